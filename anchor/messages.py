@@ -1,0 +1,66 @@
+"""The vocabulary that flows between components.
+
+Every stage speaks in these types, so a component can be replaced without its neighbours
+noticing. A `Line` is one sentence the host will say (the sentence is the unit of
+interruption and of captioning); `SpeechAudio` is what a voice made of it; `SpokenLine` is
+a line ready to air, its audio already at the stream's sample rate.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import IntEnum
+
+import numpy as np
+
+
+class Priority(IntEnum):
+    """Who asked for a line. A higher value airs first (operator > viewer > schedule > idle)."""
+
+    IDLE = 0
+    SCHEDULE = 1
+    ANSWER = 2
+    OPERATOR = 3
+
+
+@dataclass(frozen=True, slots=True)
+class Line:
+    """One sentence to be spoken, with the silence that should follow it."""
+
+    text: str
+    priority: Priority = Priority.SCHEDULE
+    pause_after: float = 0.0
+    segment: str | None = None
+    language: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class WordTiming:
+    """Where a word (or phoneme group) starts in the synthesized audio, in seconds."""
+
+    text: str
+    start: float
+    end: float
+
+
+@dataclass(frozen=True, slots=True)
+class SpeechAudio:
+    """What a voice returns: mono float32 PCM in [-1, 1] at its own sample rate."""
+
+    pcm: np.ndarray
+    sample_rate: int
+    timings: tuple[WordTiming, ...] = ()
+
+    @property
+    def duration(self) -> float:
+        return len(self.pcm) / self.sample_rate
+
+
+@dataclass(slots=True)
+class SpokenLine:
+    """A line ready to air: mono float32 samples at the stream rate, silence included."""
+
+    line: Line
+    samples: np.ndarray
+    speech_samples: int
+    timings: tuple[WordTiming, ...] = field(default=())
