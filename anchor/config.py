@@ -1,0 +1,288 @@
+"""The channel configuration: one validated, immutable object built once at start.
+
+Everything an operator may change lives in ``config.yaml``; components receive the
+sub-config they need (``config.video``, ``config.speech`` ...) and never read files or the
+environment themselves. Relative paths are resolved against the directory of the config
+file, so a channel folder can be moved or started from anywhere.
+
+Secrets are never written in the config: ``secret_from_env`` reads them at start-up, and
+the output URL (which may carry a stream key) is masked whenever the config is printed.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+
+from anchor.output import redact_url
+from anchor.yamlsource import SourceError, load_model
+
+_NAME = re.compile(r"^[a-z0-9_-]+$")
+_FILE_SUFFIXES = (".ts", ".m2ts", ".mp4", ".mkv", ".flv")
+_URL_SCHEMES = ("udp", "srt", "rtmp", "rtmps")
+_OUTPUT_HINT = "use a .ts, .mp4, .mkv or .flv file, or a udp://, srt:// or rtmp:// URL"
+
+
+class ConfigError(SourceError):
+    """config.yaml or a voice profile is missing or invalid; every problem is listed."""
+
+
+class _Section(BaseModel):
+    """A config block: unknown keys rejected, immutable, and an empty block means defaults."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _empty_block_is_defaults(cls, data: Any) -> Any:
+        return {} if data is None else data
+
+
+def _not_blank(value: Any) -> Any:
+    """Reject ``key: ""`` before it becomes ``Path(".")``, which would point at a directory."""
+    if isinstance(value, str) and not value.strip():
+        raise ValueError("must not be empty")
+    return value
+
+
+ConfigPath = Annotated[Path, BeforeValidator(_not_blank)]
+
+
+def _resolve(value: Path, info: ValidationInfo) -> Path:
+    """Anchor a relative path at the config file's directory (when one is known)."""
+    value = value.expanduser()
+    base = (info.context or {}).get("base_dir")
+    if base is None or value.is_absolute():
+        return value
+    return (Path(base) / value).resolve()
+
+
+def _check_name(value: str, what: str) -> str:
+    if not _NAME.fullmatch(value):
+        raise ValueError(f"{value!r} is not a valid {what}: use lowercase letters, digits, - or _")
+    return value
+
+
+class OutputConfig(_Section):
+    """Where the stream goes: a file (.ts/.mp4/.mkv/.flv) or a udp://, srt://, rtmp:// URL."""
+
+    url: str = "udp://127.0.0.1:5600?pkt_size=1316"
+
+    @field_validator("url")
+    @classmethod
+    def _supported(cls, value: str, info: ValidationInfo) -> str:
+        value = value.strip()
+        if not value:
+            raise ValueError("must not be empty")
+        if "://" in value:
+            parts = urlsplit(value)
+            if parts.scheme.lower() not in _URL_SCHEMES:
+                raise ValueError(f"unsupported protocol {parts.scheme}://; {_OUTPUT_HINT}")
+            if not parts.hostname:
+                raise ValueError(f"{value!r} has no host")
+            return value
+        if not value.lower().endswith(_FILE_SUFFIXES):
+            raise ValueError(f"{value!r} is not a supported output; {_OUTPUT_HINT}")
+        return str(_resolve(Path(value), info))
+
+    @property
+    def is_file(self) -> bool:
+        return "://" not in self.url
+
+    @property
+    def redacted_url(self) -> str:
+        """The URL with passwords, stream keys and passphrases masked, safe to log."""
+        return redact_url(self.url)
+
+    def __repr_args__(self) -> Any:
+        for name, value in super().__repr_args__():
+            yield name, self.redacted_url if name == "url" else value
+
+
+X264Preset = Literal[
+    "ultrafast", "superfast", "veryfast", "faster", "fast",
+    "medium", "slow", "slower", "veryslow", "placebo",
+]  # fmt: skip
+
+
+class VideoConfig(_Section):
+    """Picture size and H.264 settings of the outgoing stream."""
+
+    width: int = Field(1280, ge=160, le=3840)
+    height: int = Field(720, ge=90, le=2160)
+    fps: int = Field(30, ge=1, le=60)
+    bitrate_kbps: int = Field(2500, ge=100, le=50000)
+    preset: X264Preset = "veryfast"
+    keyframe_seconds: float = Field(2.0, gt=0, le=10)
+
+    @field_validator("width", "height")
+    @classmethod
+    def _even(cls, value: int) -> int:
+        if value % 2:
+            raise ValueError(f"must be an even number (H.264 with 4:2:0 colour), got {value}")
+        return value
+
+
+class AudioConfig(_Section):
+    """AAC settings; the sample rate is also the master clock of the stream."""
+
+    sample_rate: Literal[44100, 48000] = 48000
+    bitrate_kbps: int = Field(128, ge=32, le=512)
+
+
+class CaptionsConfig(_Section):
+    """Burned-in captions, one sentence at a time; ``font`` None means the bundled default."""
+
+    enabled: bool = True
+    font: ConfigPath | None = None
+
+    @field_validator("font")
+    @classmethod
+    def _resolve_font(cls, value: Path | None, info: ValidationInfo) -> Path | None:
+        return None if value is None else _resolve(value, info)
+
+
+class SpeechConfig(_Section):
+    """How lines become audio: the pause between sentences and how far synthesis runs ahead."""
+
+    sentence_gap: float = Field(0.35, ge=0, le=5)
+    lookahead: int = Field(2, ge=1, le=8)
+    max_sentence_seconds: float = Field(30.0, gt=0, le=300)
+
+
+class IdleConfig(_Section):
+    """Filler: say an idle line after this long with nothing else due."""
+
+    interval_seconds: float = Field(40.0, ge=5)
+
+
+class LogConfig(_Section):
+    """How much the daemon tells the operator; DEBUG is for chasing a problem, not for 24/7."""
+
+    level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+    @field_validator("level", mode="before")
+    @classmethod
+    def _any_case(cls, value: Any) -> Any:
+        return value.strip().upper() if isinstance(value, str) else value
+
+
+class Config(_Section):
+    """One channel: what it airs, with which voice and avatar, and where the stream goes."""
+
+    channel: str = "default"
+    schedule: ConfigPath = Field(Path("schedules/union-demo.yaml"), validate_default=True)
+    avatar: str = "default"
+    avatars_dir: ConfigPath = Field(Path("avatars"), validate_default=True)
+    voices_dir: ConfigPath = Field(Path("voices"), validate_default=True)
+    voice: str = "offline"
+    output: OutputConfig = Field(default_factory=OutputConfig)
+    video: VideoConfig = Field(default_factory=VideoConfig)
+    audio: AudioConfig = Field(default_factory=AudioConfig)
+    captions: CaptionsConfig = Field(default_factory=CaptionsConfig)
+    speech: SpeechConfig = Field(default_factory=SpeechConfig)
+    idle: IdleConfig = Field(default_factory=IdleConfig)
+    log: LogConfig = Field(default_factory=LogConfig)
+
+    @field_validator("channel")
+    @classmethod
+    def _channel_name(cls, value: str) -> str:
+        return _check_name(value, "channel name (it is part of MQTT topics)")
+
+    @field_validator("avatar", "voice")
+    @classmethod
+    def _pack_name(cls, value: str) -> str:
+        return _check_name(value, "name")
+
+    @field_validator("schedule", "avatars_dir", "voices_dir")
+    @classmethod
+    def _resolve_paths(cls, value: Path, info: ValidationInfo) -> Path:
+        return _resolve(value, info)
+
+    @classmethod
+    def default(cls, root: Path) -> Config:
+        """The built-in defaults, with relative paths anchored at ``root``."""
+        return cls.model_validate({}, context={"base_dir": Path(root)})
+
+    @property
+    def voice_file(self) -> Path:
+        return self.voices_dir / f"{self.voice}.yaml"
+
+    @property
+    def avatar_dir(self) -> Path:
+        return self.avatars_dir / self.avatar
+
+
+def load_config(path: Path) -> Config:
+    """Read and validate ``config.yaml``; raise ConfigError listing every problem."""
+    path = Path(path)
+    try:
+        return load_model(path, Config, context={"base_dir": path.parent.resolve()})
+    except SourceError as exc:
+        raise ConfigError(exc.errors) from None
+
+
+class VoiceProfile(_Section):
+    """A voice: which TTS engine, and which of its voices to use for each language."""
+
+    engine: Literal["pyttsx3"]
+    voices: dict[str, str] = Field(min_length=1)
+    default_language: str = Field("zh", validate_default=True)
+    rate: int = Field(175, ge=80, le=400)
+    volume: float = Field(1.0, ge=0, le=1)
+    pitch: int = Field(50, ge=0, le=99)
+
+    @field_validator("voices")
+    @classmethod
+    def _no_blank_voice_ids(cls, value: dict[str, str]) -> dict[str, str]:
+        blank = [language for language, voice_id in value.items() if not voice_id.strip()]
+        if blank:
+            raise ValueError(f"no voice id given for {', '.join(blank)}")
+        return value
+
+    @field_validator("default_language")
+    @classmethod
+    def _has_voice(cls, value: str, info: ValidationInfo) -> str:
+        voices = info.data.get("voices")
+        if voices is not None and value not in voices:
+            raise ValueError(f"{value!r} has no entry under voices (have: {', '.join(voices)})")
+        return value
+
+    def voice_for(self, language: str | None) -> str:
+        """The engine voice id for ``language``, falling back to the default language."""
+        fallback = self.voices[self.default_language]
+        return self.voices.get(language, fallback) if language else fallback
+
+
+def load_voice_profile(voices_dir: Path, name: str) -> VoiceProfile:
+    """Read ``voices_dir/<name>.yaml``; raise ConfigError listing every problem."""
+    path = Path(voices_dir) / f"{name}.yaml"
+    if not _NAME.fullmatch(name):
+        raise ConfigError([f"{path}: {name!r} is not a valid voice profile name"])
+    try:
+        return load_model(path, VoiceProfile)
+    except SourceError as exc:
+        raise ConfigError(exc.errors) from None
+
+
+def secret_from_env(name: str) -> str | None:
+    """A secret from the environment (never from a file), or None when unset or blank.
+
+    Called at start-up by whatever needs the secret, never at import time, so tests and
+    tools can set the environment first.
+    """
+    value = os.environ.get(name, "").strip()
+    return value or None
