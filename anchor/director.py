@@ -1,0 +1,154 @@
+"""What the host says next.
+
+The director is pulled, one sentence at a time, by the speech stage; it never pushes. That keeps
+lookahead bounded by the speech queue and means a timetable start or an operator's line takes
+effect at the next sentence boundary. It knows the time only through the `now` it is given,
+which the engine derives from stream time, so a fast offline run follows the same timetable a
+live one would.
+
+Order of a day: the show opens with the first segment, then loops the segments, saying an idle
+line between segments; at each timetable time the named segment starts (at the next sentence)
+and the loop carries on after it. A schedule with no segments is all idle lines.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from collections import deque
+from collections.abc import Callable
+from datetime import datetime, timedelta
+
+from anchor.messages import Line, Priority
+from anchor.schedule import Schedule, Segment
+from anchor.speech.text import split_sentences
+
+log = logging.getLogger(__name__)
+
+SegmentListener = Callable[[Segment], None]
+
+
+class Director:
+    def __init__(
+        self,
+        schedule: Schedule,
+        *,
+        now: Callable[[], datetime],
+        idle_interval: float,
+        seed: int | None = None,
+        on_segment: SegmentListener | None = None,
+    ) -> None:
+        self._now = now
+        self._idle_interval = idle_interval
+        self._rng = random.Random(seed)
+        self._on_segment = on_segment
+        self._inserts: deque[Line] = deque(maxlen=32)
+        self._load(schedule)
+
+    @property
+    def schedule(self) -> Schedule:
+        return self._schedule
+
+    @property
+    def current_segment(self) -> Segment | None:
+        if self._segment_index is None:
+            return None
+        return self._schedule.segments[self._segment_index]
+
+    def load(self, schedule: Schedule) -> None:
+        """Replace the schedule (already validated); the new show starts at its next sentence."""
+        log.info("schedule %r loaded from %s", schedule.name, schedule.source)
+        self._load(schedule)
+
+    def say_now(self, text: str) -> None:
+        """Queue an operator's line ahead of everything scheduled."""
+        for sentence in split_sentences(text):
+            self._inserts.append(Line(sentence, Priority.OPERATOR))
+
+    def next_line(self) -> Line:
+        """The next sentence to speak. Always returns something: silence is a line too."""
+        if self._inserts:
+            return self._inserts.popleft()
+        self._follow_timetable()
+        if self._pending:
+            return self._pending.popleft()
+        if not self._schedule.segments:
+            return self._idle_line(pause=self._idle_interval)
+        segment = self._schedule.segments[self._segment_index]
+        if self._point_index < len(segment.points):
+            point = segment.points[self._point_index]
+            self._point_index += 1
+            self._queue_point(point.text, point.pause, segment.id)
+            if self._pending:
+                return self._pending.popleft()
+        return self._between_segments()
+
+    def _load(self, schedule: Schedule) -> None:
+        self._schedule = schedule
+        self._pending: deque[Line] = deque()
+        self._segment_index: int | None = None
+        self._point_index = 0
+        self._idle_order: list[str] = []
+        self._last_check = self._now().astimezone(schedule.timezone)
+        if schedule.segments:
+            self._start_segment(0)
+
+    def _start_segment(self, index: int) -> None:
+        self._segment_index = index
+        self._point_index = 0
+        self._pending.clear()
+        segment = self._schedule.segments[index]
+        log.info("segment %s: %s", segment.id, segment.title)
+        if self._on_segment is not None:
+            self._on_segment(segment)
+
+    def _between_segments(self) -> Line:
+        """Close a segment: an idle line (or the gap as silence), then the next segment."""
+        following = (self._segment_index + 1) % len(self._schedule.segments)
+        self._start_segment(following)
+        if self._schedule.idle:
+            return self._idle_line(pause=self._schedule.gap_seconds)
+        return Line("", Priority.IDLE, pause_after=self._schedule.gap_seconds)
+
+    def _queue_point(self, text: str, pause: float, segment_id: str) -> None:
+        sentences = split_sentences(text)
+        for i, sentence in enumerate(sentences):
+            last = i == len(sentences) - 1
+            self._pending.append(
+                Line(
+                    sentence,
+                    Priority.SCHEDULE,
+                    pause_after=pause if last else 0.0,
+                    segment=segment_id,
+                )
+            )
+
+    def _idle_line(self, pause: float) -> Line:
+        """Idle lines in a shuffled rotation, so none repeats before all have been said."""
+        if not self._schedule.idle:
+            return Line("", Priority.IDLE, pause_after=pause)
+        if not self._idle_order:
+            self._idle_order = list(self._schedule.idle)
+            self._rng.shuffle(self._idle_order)
+        return Line(self._idle_order.pop(), Priority.IDLE, pause_after=pause)
+
+    def _follow_timetable(self) -> None:
+        """Start the segment whose daily time has passed since the last look, if any."""
+        timetable = self._schedule.timetable
+        if not timetable:
+            return
+        now = self._now().astimezone(self._schedule.timezone)
+        since, self._last_check = self._last_check, now
+        if now <= since:
+            return
+        due = None
+        for day in (now.date() - timedelta(days=1), now.date()):
+            for entry in timetable:
+                start = datetime.combine(day, entry.at, tzinfo=self._schedule.timezone)
+                if since < start <= now and (due is None or start > due[0]):
+                    due = (start, entry.segment)
+        if due is None:
+            return
+        ids = [segment.id for segment in self._schedule.segments]
+        log.info("timetable %s: starting segment %s", due[0].strftime("%H:%M"), due[1])
+        self._start_segment(ids.index(due[1]))
