@@ -22,6 +22,8 @@ from anchor.output import OutputTarget
 log = logging.getLogger(__name__)
 
 AAC_FRAME = 1024
+BT709 = 1  # AVCOL_SPC_BT709 / AVCOL_PRI_BT709 / AVCOL_TRC_BT709
+LIMITED_RANGE = 1  # AVCOL_RANGE_MPEG
 
 
 class EncoderError(RuntimeError):
@@ -74,6 +76,11 @@ class StreamEncoder:
         video.codec_context.time_base = Fraction(1, fps)
         video.codec_context.gop_size = max(1, round(fps * s.keyframe_seconds))
         video.codec_context.thread_count = s.threads
+        # The renderer draws BT.709 limited range; say so, or players guess (often BT.601).
+        video.codec_context.colorspace = BT709
+        video.codec_context.color_primaries = BT709
+        video.codec_context.color_trc = BT709
+        video.codec_context.color_range = LIMITED_RANGE
         video.options = {
             "preset": s.preset,
             "tune": "zerolatency",
@@ -92,6 +99,8 @@ class StreamEncoder:
             raise EncoderError("encoder is not open")
         frame = av.VideoFrame.from_ndarray(picture, format="yuv420p")
         frame.pts = frame_index
+        frame.colorspace = BT709
+        frame.color_range = LIMITED_RANGE
         frame.time_base = self._video.codec_context.time_base
         try:
             self._mux(self._video.encode(frame))

@@ -1,0 +1,80 @@
+"""`anchor doctor`: what the engine needs on this machine, found or not, and how to fix it."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from collections.abc import Callable
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    name: str
+    ok: bool
+    detail: str
+    fix: str = ""
+
+
+def _espeak() -> Finding:
+    exe = shutil.which("espeak-ng")
+    if exe is None:
+        return Finding("espeak-ng", False, "not found", "apt-get install espeak-ng")
+    try:
+        voices = subprocess.run(
+            [exe, "--voices=cmn"], capture_output=True, text=True, timeout=10, check=False
+        ).stdout
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return Finding("espeak-ng", False, f"does not run: {exc}", "reinstall espeak-ng")
+    if "cmn-latn-pinyin" not in voices:
+        return Finding(
+            "espeak-ng",
+            False,
+            "no Mandarin voice cmn-latn-pinyin",
+            "apt-get install espeak-ng-data",
+        )
+    return Finding("espeak-ng", True, f"{exe}, Mandarin voice cmn-latn-pinyin present")
+
+
+def _ffprobe() -> Finding:
+    exe = shutil.which("ffprobe")
+    if exe is None:
+        return Finding(
+            "ffmpeg",
+            False,
+            "ffprobe not found (needed to inspect streams)",
+            "apt-get install ffmpeg",
+        )
+    return Finding("ffmpeg", True, exe)
+
+
+def _x264() -> Finding:
+    import av
+
+    if "libx264" not in av.codecs_available:
+        return Finding("libx264", False, "PyAV has no libx264 encoder", "pip install --force av")
+    return Finding("libx264", True, f"PyAV {av.__version__} with libx264 and aac")
+
+
+def _cjk_font() -> Finding:
+    from anchor.avatar.captions import find_cjk_font
+
+    try:
+        path = find_cjk_font()
+    except Exception as exc:
+        return Finding("CJK font", False, str(exc), "apt-get install fonts-wqy-microhei")
+    return Finding("CJK font", True, str(path))
+
+
+CHECKS: tuple[Callable[[], Finding], ...] = (_espeak, _ffprobe, _x264, _cjk_font)
+
+
+def run_doctor() -> int:
+    findings = [check() for check in CHECKS]
+    for finding in findings:
+        mark = "ok " if finding.ok else "MISSING"
+        line = f"[{mark:7}] {finding.name}: {finding.detail}"
+        if not finding.ok and finding.fix:
+            line += f"  → fix: {finding.fix}"
+        print(line)
+    return 0 if all(f.ok for f in findings) else 1

@@ -1,0 +1,210 @@
+"""The frame loop: one frame of picture and its share of sound, n after n.
+
+For frame n the playout takes exactly the samples the media clock assigns to it (speech from
+the line on air, else silence), derives the mouth from them, renders, and encodes. Rendering
+and encoding are blocking, so they run on one owned media thread; the event loop only decides
+what goes into each frame.
+
+Live mode paces by absolute deadlines (start + n/fps on the monotonic clock), never by sleeping
+a fixed interval, so small delays do not accumulate. When the machine falls more than a frame
+behind, the render is skipped and the previous picture is encoded again under the new
+timestamp: the stream keeps its clock, only the picture stutters. Fast mode ignores the wall
+clock and waits for speech instead of airing silence, so it shows exactly what live would.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from anchor.clock import MediaClock
+from anchor.lipsync import LipTracker
+from anchor.messages import SpokenLine
+
+if TYPE_CHECKING:
+    from anchor.avatar.renderer import AvatarRenderer
+    from anchor.encoder import StreamEncoder
+
+log = logging.getLogger(__name__)
+
+LineListener = Callable[[SpokenLine, float], None]
+
+CAPTION_LINGER_S = 1.0
+FAST_BATCH = 8
+
+# frame index, its samples, mouth openness, caption, skip the render
+_FrameWork = tuple[int, np.ndarray, float, str | None, bool]
+
+
+@dataclass(slots=True)
+class PlayoutStats:
+    frames: int = 0
+    renders: int = 0
+    renders_skipped: int = 0
+    underrun_frames: int = 0
+    lines_aired: int = 0
+    max_lateness_s: float = 0.0
+
+
+@dataclass(slots=True)
+class _OnAir:
+    spoken: SpokenLine
+    position: int = 0
+
+    @property
+    def speech_done(self) -> bool:
+        return self.position >= self.spoken.speech_samples
+
+    @property
+    def finished(self) -> bool:
+        return self.position >= len(self.spoken.samples)
+
+
+class Playout:
+    def __init__(
+        self,
+        clock: MediaClock,
+        renderer: AvatarRenderer,
+        encoder: StreamEncoder,
+        lines: asyncio.Queue[SpokenLine],
+        *,
+        live: bool,
+        duration_frames: int | None = None,
+        on_line: LineListener | None = None,
+    ) -> None:
+        self._clock = clock
+        self._renderer = renderer
+        self._encoder = encoder
+        self._lines = lines
+        self._live = live
+        self._duration_frames = duration_frames
+        self._on_line = on_line
+        self._lips = LipTracker(clock.fps)
+        self._on_air: _OnAir | None = None
+        self._frame = 0
+        self._stop_by_frame: int | None = None
+        self._picture: np.ndarray | None = None
+        self._media = ThreadPoolExecutor(max_workers=1, thread_name_prefix="media")
+        self.stats = PlayoutStats()
+
+    @property
+    def frame_index(self) -> int:
+        return self._frame
+
+    @property
+    def stream_seconds(self) -> float:
+        return self._clock.frame_time(self._frame)
+
+    def request_stop(self, grace_seconds: float = 3.0) -> None:
+        """Stop once the sentence on air is finished, but within `grace_seconds` of stream time."""
+        if self._stop_by_frame is None:
+            self._stop_by_frame = self._frame + self._clock.frames_for(grace_seconds)
+
+    async def run(self) -> None:
+        loop = asyncio.get_running_loop()
+        # Fast mode hands the media thread a few frames at a time: the hop between the loop and
+        # the thread costs about as much as rendering a frame does.
+        batch_size = 1 if self._live else FAST_BATCH
+        try:
+            await loop.run_in_executor(self._media, self._encoder.open)
+            start = time.monotonic()
+            frame_s = 1.0 / self._clock.fps
+            while not self._should_stop():
+                batch: list[_FrameWork] = []
+                while len(batch) < batch_size and not self._should_stop():
+                    skip_render = False
+                    if self._live:
+                        lateness = time.monotonic() - (start + self._frame * frame_s)
+                        if lateness < 0:
+                            await asyncio.sleep(-lateness)
+                        else:
+                            self.stats.max_lateness_s = max(self.stats.max_lateness_s, lateness)
+                            skip_render = lateness > frame_s and self._picture is not None
+                    samples = await self._take_samples(self._frame)
+                    mouth = self._lips.update(samples)
+                    batch.append((self._frame, samples, mouth, self._caption(), skip_render))
+                    self._frame += 1
+                await loop.run_in_executor(self._media, self._produce, batch)
+        finally:
+            await loop.run_in_executor(self._media, self._encoder.close)
+            self._media.shutdown(wait=True)
+            log.info(
+                "playout ended at %.2f s: %d frames, %d renders skipped, %d silent underrun frames",
+                self.stream_seconds,
+                self.stats.frames,
+                self.stats.renders_skipped,
+                self.stats.underrun_frames,
+            )
+
+    def _should_stop(self) -> bool:
+        if self._duration_frames is not None and self._frame >= self._duration_frames:
+            return True
+        if self._stop_by_frame is None:
+            return False
+        on_air = self._on_air
+        return on_air is None or on_air.speech_done or self._frame >= self._stop_by_frame
+
+    def _produce(self, batch: list[_FrameWork]) -> None:
+        """Media thread: render (unless behind) and encode each frame of the batch."""
+        for index, samples, mouth, caption, skip in batch:
+            if skip:
+                self.stats.renders_skipped += 1
+            else:
+                self._picture = self._renderer.render(index, mouth, caption)
+                self.stats.renders += 1
+            self._encoder.write(index, self._picture, samples)
+            self.stats.frames += 1
+
+    async def _take_samples(self, index: int) -> np.ndarray:
+        """The samples of frame `index`: the line on air, then the next ones, else silence."""
+        need = self._clock.samples_in_frame(index)
+        out = np.zeros(need, dtype=np.float32)
+        filled = 0
+        while filled < need:
+            if self._on_air is None or self._on_air.finished:
+                spoken = await self._next_line(index, filled)
+                if spoken is None:
+                    self.stats.underrun_frames += 1
+                    break
+            on_air = self._on_air
+            take = min(need - filled, len(on_air.spoken.samples) - on_air.position)
+            out[filled : filled + take] = on_air.spoken.samples[
+                on_air.position : on_air.position + take
+            ]
+            on_air.position += take
+            filled += take
+        return out
+
+    async def _next_line(self, index: int, offset: int) -> SpokenLine | None:
+        if self._stop_by_frame is not None:
+            self._on_air = None
+            return None
+        try:
+            spoken = self._lines.get_nowait()
+        except asyncio.QueueEmpty:
+            if self._live:
+                self._on_air = None
+                return None
+            spoken = await self._lines.get()
+        self._on_air = _OnAir(spoken)
+        self.stats.lines_aired += 1
+        if self._on_line is not None:
+            start_sample = self._clock.frame_start_sample(index) + offset
+            self._on_line(spoken, start_sample / self._clock.sample_rate)
+        return spoken
+
+    def _caption(self) -> str | None:
+        on_air = self._on_air
+        if on_air is None or not on_air.spoken.line.text:
+            return None
+        linger = int(CAPTION_LINGER_S * self._clock.sample_rate)
+        if on_air.position > on_air.spoken.speech_samples + linger:
+            return None
+        return on_air.spoken.line.text
