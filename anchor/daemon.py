@@ -20,9 +20,9 @@ from anchor.avatar.renderer import AvatarRenderer
 from anchor.clock import MediaClock
 from anchor.config import Config, load_voice_profile
 from anchor.director import Director
-from anchor.encoder import EncoderSettings, StreamEncoder
+from anchor.encoder import EncoderSettings, ReconnectingEncoder, StreamEncoder
 from anchor.messages import SpokenLine
-from anchor.output import OutputTarget
+from anchor.output import OutputTarget, redact_url
 from anchor.playout import Playout, PlayoutStats
 from anchor.schedule import Schedule, Segment
 from anchor.speaker import Speaker
@@ -72,7 +72,7 @@ class Channel:
             )
             start_wall = options.start_time or datetime.now(UTC)
             lines: asyncio.Queue[SpokenLine] = asyncio.Queue(maxsize=config.speech.lookahead)
-            encoder = StreamEncoder(options.output, self._clock, self._encoder_settings())
+            encoder = self._build_encoder()
             duration = (
                 None if options.duration_s is None else self._clock.frames_for(options.duration_s)
             )
@@ -170,6 +170,17 @@ class Channel:
             caption_font=str(config.captions.font) if config.captions.font else None,
             captions=config.captions.enabled,
         )
+
+    def _build_encoder(self) -> StreamEncoder | ReconnectingEncoder:
+        """Files fail loudly; a network peer may come and go, so its output reconnects."""
+        target, settings = self._options.output, self._encoder_settings()
+
+        def make() -> StreamEncoder:
+            return StreamEncoder(target, self._clock, settings)
+
+        if target.is_file:
+            return make()
+        return ReconnectingEncoder(make, label=redact_url(target.url))
 
     def _encoder_settings(self) -> EncoderSettings:
         video, audio = self._config.video, self._config.audio

@@ -8,7 +8,10 @@ are exact however fast or slow the machine runs.
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -17,7 +20,8 @@ import av
 import numpy as np
 
 from anchor.clock import MediaClock
-from anchor.output import OutputTarget
+from anchor.output import OutputTarget, redact_url
+from anchor.transport import SrtBridge, needs_bridge
 
 log = logging.getLogger(__name__)
 
@@ -53,21 +57,29 @@ class StreamEncoder:
         self._audio = None
         self._pending = np.zeros(AAC_FRAME, dtype=np.float32)
         self._pending_count = 0
-        self._audio_pts = 0
+        self._audio_pts: int | None = None
+        self._bridge: SrtBridge | None = None
         self.frames_written = 0
         self.samples_written = 0
 
     def open(self) -> None:
+        """Open the destination and write the header, so a refused connection shows here."""
         s = self._settings
-        if self._target.is_file:
-            Path(self._target.url).parent.mkdir(parents=True, exist_ok=True)
-        options = {} if self._target.is_file else {"flush_packets": "1"}
+        target = self._target
+        if target.is_file:
+            Path(target.url).parent.mkdir(parents=True, exist_ok=True)
+        destination = target.url
+        options = {} if target.is_file else {"flush_packets": "1", "rw_timeout": "5000000"}
         try:
+            if needs_bridge(target):
+                self._bridge = SrtBridge(target.url)
+                destination, options = self._bridge, {}
             container = av.open(
-                self._target.url, "w", format=self._target.container, container_options=options
+                destination, "w", format=target.container, container_options=options
             )
-        except av.FFmpegError as exc:
-            raise EncoderError(f"cannot open {self._target.url}: {exc}") from exc
+        except (av.FFmpegError, OSError) as exc:
+            self._close_bridge()
+            raise EncoderError(f"cannot open {self._safe(exc)}") from exc
         fps = self._clock.fps
         video = container.add_stream("libx264", rate=fps)
         video.width, video.height = s.width, s.height
@@ -92,6 +104,11 @@ class StreamEncoder:
         audio.bit_rate = s.audio_bitrate_kbps * 1000
         audio.codec_context.time_base = Fraction(1, self._clock.sample_rate)
         self._container, self._video, self._audio = container, video, audio
+        try:
+            container.start_encoding()
+        except (av.FFmpegError, OSError) as exc:
+            self._abandon()
+            raise EncoderError(f"cannot open {self._safe(exc)}") from exc
 
     def write(self, frame_index: int, picture: np.ndarray, samples: np.ndarray) -> None:
         """Encode frame `frame_index` (a yuv420p array) and the audio samples that belong to it."""
@@ -102,11 +119,15 @@ class StreamEncoder:
         frame.colorspace = BT709
         frame.color_range = LIMITED_RANGE
         frame.time_base = self._video.codec_context.time_base
+        if self._audio_pts is None:
+            # Audio timestamps start where this frame starts on the one clock, even when the
+            # output was (re)opened mid-stream.
+            self._audio_pts = self._clock.frame_start_sample(frame_index)
         try:
             self._mux(self._video.encode(frame))
             self._push_audio(samples)
-        except av.FFmpegError as exc:
-            raise EncoderError(f"writing to {self._target.url} failed: {exc}") from exc
+        except (av.FFmpegError, OSError) as exc:
+            raise EncoderError(f"writing failed: {self._safe(exc)}") from exc
         self.frames_written += 1
 
     def close(self) -> None:
@@ -121,11 +142,29 @@ class StreamEncoder:
                 self._pending_count = 0
             self._mux(self._video.encode(None))
             self._mux(self._audio.encode(None))
-        except av.FFmpegError as exc:
-            log.warning("flushing %s failed: %s", self._target.url, exc)
+        except (av.FFmpegError, OSError) as exc:
+            log.warning("flushing failed: %s", self._safe(exc))
         finally:
-            self._container = None
-            container.close()
+            self._abandon()
+
+    def _safe(self, exc: BaseException) -> str:
+        """The peer's own error text, naming the destination without its secrets."""
+        url, safe = self._target.url, redact_url(self._target.url)
+        text = str(exc).replace(f": '{url}'", "").replace(url, safe)
+        return f"{safe}: {text}"
+
+    def _abandon(self) -> None:
+        """Let go of the container (and bridge) without flushing: the peer is gone."""
+        container, self._container = self._container, None
+        if container is not None:
+            with contextlib.suppress(av.FFmpegError, OSError):
+                container.close()
+        self._close_bridge()
+
+    def _close_bridge(self) -> None:
+        bridge, self._bridge = self._bridge, None
+        if bridge is not None:
+            bridge.close()
 
     @property
     def last_video_pts(self) -> Fraction:
@@ -147,6 +186,7 @@ class StreamEncoder:
                 self._pending_count = 0
 
     def _encode_audio_frame(self, block: np.ndarray) -> None:
+        assert self._audio_pts is not None
         frame = av.AudioFrame.from_ndarray(block.reshape(1, -1), format="fltp", layout="mono")
         frame.sample_rate = self._clock.sample_rate
         frame.pts = self._audio_pts
@@ -157,3 +197,73 @@ class StreamEncoder:
     def _mux(self, packets) -> None:
         for packet in packets:
             self._container.mux(packet)
+
+
+class ReconnectingEncoder:
+    """A network output that survives its peer: while it is away frames are dropped, the
+    stream's clock runs on, and the connection is retried with capped exponential backoff.
+    Same interface as StreamEncoder, so the playout does not know the difference."""
+
+    def __init__(
+        self,
+        make: Callable[[], StreamEncoder],
+        *,
+        label: str,
+        first_retry_s: float = 1.0,
+        max_retry_s: float = 30.0,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._make = make
+        self._label = label
+        self._first_retry = first_retry_s
+        self._max_retry = max_retry_s
+        self._monotonic = monotonic
+        self._encoder: StreamEncoder | None = None
+        self._retry_in = first_retry_s
+        self._next_attempt = 0.0
+        self.frames_dropped = 0
+        self.connects = 0
+
+    @property
+    def connected(self) -> bool:
+        return self._encoder is not None
+
+    def open(self) -> None:
+        self._attempt()
+
+    def write(self, frame_index: int, picture: np.ndarray, samples: np.ndarray) -> None:
+        if self._encoder is None and self._monotonic() >= self._next_attempt:
+            self._attempt()
+        if self._encoder is None:
+            self.frames_dropped += 1
+            return
+        try:
+            self._encoder.write(frame_index, picture, samples)
+        except EncoderError as exc:
+            log.warning("%s; reconnecting", exc)
+            self._encoder._abandon()
+            self._encoder = None
+            self._schedule_retry()
+            self.frames_dropped += 1
+
+    def close(self) -> None:
+        encoder, self._encoder = self._encoder, None
+        if encoder is not None:
+            encoder.close()
+
+    def _attempt(self) -> None:
+        encoder = self._make()
+        try:
+            encoder.open()
+        except EncoderError as exc:
+            log.warning("%s; retrying in %.0f s", exc, self._retry_in)
+            self._schedule_retry()
+            return
+        log.info("connected to %s", self._label)
+        self._encoder = encoder
+        self.connects += 1
+        self._retry_in = self._first_retry
+
+    def _schedule_retry(self) -> None:
+        self._next_attempt = self._monotonic() + self._retry_in
+        self._retry_in = min(self._retry_in * 2, self._max_retry)
