@@ -1,0 +1,86 @@
+#!/usr/bin/env bash
+# Set up what anchor needs on this machine (once; quick afterwards), then run it.
+#   ./anchor.sh run [anchor run options]   stream the show (default config)
+#   ./anchor.sh test [pytest options]      run the whole test suite
+#   ./anchor.sh setup                      only set up
+#   ./anchor.sh <anything else>            the anchor command with those arguments
+set -euo pipefail
+cd "$(dirname "$0")"
+
+VENV=.venv
+SYSTEM_PACKAGES=(espeak-ng ffmpeg fonts-wqy-microhei)
+
+say() { printf 'anchor.sh: %s\n' "$*" >&2; }
+
+missing_system_packages() {
+  local missing=()
+  command -v espeak-ng >/dev/null 2>&1 || missing+=(espeak-ng)
+  command -v ffprobe >/dev/null 2>&1 || missing+=(ffmpeg)
+  if ! { [ -f /usr/share/fonts/truetype/wqy/wqy-microhei.ttc ] ||
+         { command -v fc-list >/dev/null 2>&1 && [ -n "$(fc-list :lang=zh 2>/dev/null | head -n 1)" ]; }; }; then
+    missing+=(fonts-wqy-microhei)
+  fi
+  printf '%s\n' "${missing[@]}"
+}
+
+apt_install() {
+  if [ "$(id -u)" -ne 0 ] || ! command -v apt-get >/dev/null 2>&1; then
+    say "missing system packages: $*"
+    say "install them (Debian/Ubuntu: sudo apt-get install -y $*) and run this again."
+    exit 1
+  fi
+  say "installing system packages: $*"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq >/dev/null
+  apt-get install -y -qq --no-install-recommends "$@" >/dev/null
+}
+
+find_python() {
+  local candidate
+  for candidate in python3.13 python3.12 python3.11 python3; do
+    if command -v "$candidate" >/dev/null 2>&1 &&
+       "$candidate" -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null; then
+      command -v "$candidate"
+      return 0
+    fi
+  done
+  return 1
+}
+
+setup() {
+  mapfile -t missing < <(missing_system_packages)
+  if [ "${#missing[@]}" -gt 0 ] && [ -n "${missing[0]}" ]; then
+    apt_install "${missing[@]}"
+  fi
+
+  local python
+  if ! python=$(find_python); then
+    say "Python 3.11 or newer is needed (Debian/Ubuntu: apt-get install python3 python3-venv)."
+    exit 1
+  fi
+  if [ ! -x "$VENV/bin/python" ]; then
+    say "creating the virtual environment in $VENV"
+    if ! "$python" -m venv "$VENV" 2>/dev/null; then
+      rm -rf "$VENV"
+      apt_install python3-venv
+      "$python" -m venv "$VENV"
+    fi
+  fi
+  local stamp="$VENV/.installed" want
+  want=$(cat pyproject.toml | sha256sum | cut -d' ' -f1)
+  if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
+    say "installing Python dependencies into $VENV"
+    "$VENV/bin/python" -m pip install -q --upgrade pip >/dev/null
+    "$VENV/bin/python" -m pip install -q -e ".[test]"
+    echo "$want" > "$stamp"
+  fi
+}
+
+command=${1:-run}
+[ $# -gt 0 ] && shift
+setup
+case "$command" in
+  setup) say "ready" ;;
+  test) exec "$VENV/bin/python" -m pytest "$@" ;;
+  *) exec "$VENV/bin/anchor" "$command" "$@" ;;
+esac
