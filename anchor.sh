@@ -70,8 +70,13 @@ setup() {
   want=$(cat pyproject.toml | sha256sum | cut -d' ' -f1)
   if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
     say "installing Python dependencies into $VENV"
-    "$VENV/bin/python" -m pip install -q --upgrade pip >/dev/null
-    "$VENV/bin/python" -m pip install -q -e ".[test]"
+    local log="$VENV/pip-install.log"
+    if ! { "$VENV/bin/python" -m pip install --upgrade pip &&
+           "$VENV/bin/python" -m pip install -e ".[test]"; } >"$log" 2>&1; then
+      tail -n 30 "$log" >&2
+      say "installing Python dependencies failed (full log: $log)"
+      exit 1
+    fi
     echo "$want" > "$stamp"
   fi
 }
