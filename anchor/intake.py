@@ -1,0 +1,256 @@
+"""Payloads from the chat bridge and the operator's control topic, parsed into typed values.
+
+Anything on the wire may be wrong: a bridge bug, a truncated message, a viewer pasting
+binary, someone probing the broker. Parsing therefore never raises anything but
+`RejectedInput`, whose `reason` is a short stable code (published on the events topic and
+counted in metrics) and whose `detail` names the field and what was wrong with it, so the
+person running the bridge can fix it without reading this code.
+
+This module is pure (no I/O, no clock): the caller passes the size limits and the arrival
+time, which keeps every rule testable with plain bytes.
+
+Rules worth knowing:
+
+- The size limit is checked on the raw bytes before anything is decoded, so a huge
+  payload costs nothing.
+- Raw control bytes (NUL and friends; tab, CR and LF are allowed as JSON whitespace) mean
+  the payload is binary, not a question.
+- Unknown keys are ignored: bridges add their own fields (avatar URLs, badges ...).
+- Text fields are cleaned: control characters become spaces, invisible format characters
+  (zero-width, bidi overrides) and lone surrogates are dropped, runs of whitespace collapse
+  to one space, ends are stripped. Length limits count characters after cleaning, not bytes,
+  so a 200-character Chinese question is 200 whatever its UTF-8 size.
+- ``ts`` is seconds since the epoch; a value above 1e11 (a date after the year 5000 in
+  seconds) is read as milliseconds, since JavaScript bridges send ``Date.now()``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import unicodedata
+from dataclasses import dataclass
+from typing import Any
+
+from anchor.messages import Question
+
+MAX_ID_CHARS = 128
+MAX_USER_CHARS = 128
+MAX_PLATFORM_CHARS = 64
+CONTROL_COMMANDS = ("say", "load_schedule", "skip", "pause", "resume")
+
+_BINARY_BYTES = re.compile(rb"[\x00-\x08\x0b\x0c\x0e-\x1f]")
+_MILLISECONDS_ABOVE = 1e11
+
+
+class RejectedInput(Exception):
+    """A payload that cannot be accepted.
+
+    ``reason`` is one of: ``too_large``, ``empty``, ``binary``, ``bad_utf8``, ``not_json``,
+    ``not_object``, ``missing_field``, ``wrong_type``, ``too_long``, ``bad_value``,
+    ``unknown_command``, ``conflicting_fields``. ``field`` names the offending key when
+    there is one.
+    """
+
+    def __init__(self, reason: str, detail: str, field: str | None = None) -> None:
+        super().__init__(f"{reason}: {detail}")
+        self.reason = reason
+        self.detail = detail
+        self.field = field
+
+
+@dataclass(frozen=True, slots=True)
+class ControlCommand:
+    """An operator command: ``say`` carries text, ``load_schedule`` a path or inline YAML."""
+
+    cmd: str
+    text: str | None = None
+    path: str | None = None
+    yaml: str | None = None
+
+
+def parse_question(payload: bytes, *, max_bytes: int, max_chars: int, now: float) -> Question:
+    """A viewer question from ``{"id", "user", "text", "platform"?, "ts"?}``.
+
+    ``now`` becomes ``received_at``; ``max_chars`` limits the cleaned text.
+    """
+    data = _json_object(payload, max_bytes)
+    question_id = _required_text(data, "id", MAX_ID_CHARS)
+    user = _required_text(data, "user", MAX_USER_CHARS)
+    text = _required_text(data, "text", max_chars)
+    platform = _optional_text(data, "platform", MAX_PLATFORM_CHARS)
+    return Question(
+        id=question_id,
+        user=user,
+        text=text,
+        platform=platform,
+        sent_at=_optional_timestamp(data, "ts"),
+        received_at=now,
+    )
+
+
+def parse_control(payload: bytes, *, max_bytes: int) -> ControlCommand:
+    """An operator command from ``{"cmd": ..., ...}``; arguments other commands need are checked."""
+    data = _json_object(payload, max_bytes)
+    cmd = _required_text(data, "cmd", 32).lower()
+    if cmd not in CONTROL_COMMANDS:
+        raise RejectedInput(
+            "unknown_command",
+            f"cmd {cmd!r} is not one of {', '.join(CONTROL_COMMANDS)}",
+            "cmd",
+        )
+    if cmd == "say":
+        return ControlCommand(cmd, text=_required_text(data, "text", None))
+    if cmd == "load_schedule":
+        return _load_schedule(data)
+    return ControlCommand(cmd)
+
+
+def _load_schedule(data: dict[str, Any]) -> ControlCommand:
+    has_path = data.get("path") is not None
+    has_yaml = data.get("yaml") is not None
+    if has_path and has_yaml:
+        raise RejectedInput(
+            "conflicting_fields", "load_schedule takes path or yaml, not both", "path"
+        )
+    if has_path:
+        path = _required_str(data, "path").strip()
+        if not path:
+            raise RejectedInput("empty", "path is empty", "path")
+        _reject_control_characters(path, "path", allowed="")
+        return ControlCommand("load_schedule", path=path)
+    if has_yaml:
+        content = _required_str(data, "yaml")
+        if not content.strip():
+            raise RejectedInput("empty", "yaml is empty", "yaml")
+        _reject_control_characters(content, "yaml", allowed="\t\n\r")
+        return ControlCommand("load_schedule", yaml=content)
+    raise RejectedInput(
+        "missing_field", "load_schedule needs path (a file) or yaml (the schedule itself)", "path"
+    )
+
+
+def _json_object(payload: bytes, max_bytes: int) -> dict[str, Any]:
+    """Decode in the order that costs least and explains best: size, bytes, UTF-8, JSON."""
+    if not isinstance(payload, bytes | bytearray | memoryview):
+        raise RejectedInput("wrong_type", f"payload is {type(payload).__name__}, not bytes")
+    raw = bytes(payload)
+    if len(raw) > max_bytes:
+        raise RejectedInput("too_large", f"payload is {len(raw)} bytes, the limit is {max_bytes}")
+    if not raw.strip():
+        raise RejectedInput("empty", "the payload is empty")
+    binary = _BINARY_BYTES.search(raw)
+    if binary is not None:
+        raise RejectedInput(
+            "binary", f"control byte 0x{raw[binary.start()]:02x} at byte {binary.start()}"
+        )
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise RejectedInput("bad_utf8", f"not valid UTF-8 at byte {exc.start}") from None
+    try:
+        data = json.loads(text.removeprefix("\ufeff"), parse_constant=_no_constants)
+    except json.JSONDecodeError as exc:
+        raise RejectedInput(
+            "not_json", f"not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
+        ) from None
+    except (ValueError, RecursionError) as exc:
+        raise RejectedInput("not_json", f"not valid JSON: {exc}") from None
+    if not isinstance(data, dict):
+        raise RejectedInput("not_object", f"expected a JSON object, got {_json_type(data)}")
+    return data
+
+
+def _no_constants(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def _required_str(data: dict[str, Any], key: str) -> str:
+    if key not in data:
+        raise RejectedInput("missing_field", f"{key} is required", key)
+    value = data[key]
+    if value is None:
+        raise RejectedInput("missing_field", f"{key} is required (got null)", key)
+    if not isinstance(value, str):
+        raise RejectedInput("wrong_type", f"{key} must be a string, got {_json_type(value)}", key)
+    return value
+
+
+def _required_text(data: dict[str, Any], key: str, max_chars: int | None) -> str:
+    text = clean_text(_required_str(data, key))
+    if not text:
+        raise RejectedInput("empty", f"{key} is empty", key)
+    return _within(text, key, max_chars)
+
+
+def _optional_text(data: dict[str, Any], key: str, max_chars: int) -> str | None:
+    """An optional label: absent, null and blank all mean "not given"."""
+    if data.get(key) is None:
+        return None
+    text = clean_text(_required_str(data, key))
+    return _within(text, key, max_chars) if text else None
+
+
+def _within(text: str, key: str, max_chars: int | None) -> str:
+    if max_chars is not None and len(text) > max_chars:
+        raise RejectedInput(
+            "too_long", f"{key} has {len(text)} characters, the limit is {max_chars}", key
+        )
+    return text
+
+
+def _optional_timestamp(data: dict[str, Any], key: str) -> float | None:
+    value = data.get(key)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise RejectedInput(
+            "wrong_type", f"{key} must be a number (seconds), got {_json_type(value)}", key
+        )
+    try:
+        seconds = float(value)
+    except OverflowError:
+        seconds = math.inf
+    if seconds > _MILLISECONDS_ABOVE:
+        seconds /= 1000.0
+    if not math.isfinite(seconds) or seconds < 0 or seconds > _MILLISECONDS_ABOVE:
+        raise RejectedInput(
+            "bad_value", f"{key} {value!r} is not a time in seconds since 1970", key
+        )
+    return seconds
+
+
+def clean_text(value: str) -> str:
+    """One line of visible text: controls to spaces, invisibles dropped, whitespace collapsed."""
+    kept = []
+    for char in value:
+        category = unicodedata.category(char)
+        if category == "Cc" or char in "\u2028\u2029":
+            kept.append(" ")
+        elif category not in ("Cf", "Cs"):
+            kept.append(char)
+    return " ".join("".join(kept).split())
+
+
+def _reject_control_characters(value: str, key: str, *, allowed: str) -> None:
+    for index, char in enumerate(value):
+        if char not in allowed and unicodedata.category(char) in ("Cc", "Cs"):
+            raise RejectedInput(
+                "binary", f"{key} contains control character U+{ord(char):04X} at {index}", key
+            )
+
+
+def _json_type(value: Any) -> str:
+    """The JSON name of a decoded value, so details speak the bridge author's language."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int | float):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list):
+        return "an array"
+    return "an object"

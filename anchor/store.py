@@ -1,0 +1,521 @@
+"""The channel's record: every accepted question, its answer, and the as-run log.
+
+A question is acknowledged to the broker (MQTT QoS 1) only after `Store.add_question` has
+returned, so the store must make the row durable before it returns: SQLite in WAL mode with
+``synchronous=FULL``, which syncs the WAL to disk at every commit. ``NORMAL`` would survive
+the process being killed but could lose the last commits on a power cut; the machine is an
+ordinary office PC and one fsync per question is cheap next to a spoken answer, so FULL.
+
+SQLite calls block, so the connection lives on one thread the store owns; the event loop
+only awaits results, and at most `MAX_IN_FLIGHT` calls wait for that thread at once (more
+callers wait on the loop, which is the back-pressure). Long jobs (CSV export, pruning) are
+cut into chunks so a question arriving meanwhile is stored between two chunks.
+
+What is kept about a viewer: the platform user name (to follow up and to rate-limit) and
+both the original and the masked question. The original text is needed by union staff to
+follow up on a question the host could not answer, and the database never leaves the
+union's own machine; everything that goes out (answers topic, speech, captions) uses
+``masked_text`` only. Questions are never deleted here (staff decide what to keep); the
+as-run log, which grows with every sentence aired, is trimmed with `Store.prune`.
+
+Exported CSV is UTF-8 with a byte-order mark, because Excel on Windows otherwise reads the
+file as the local code page and shows Chinese as mojibake; times are ISO 8601 in the
+machine's local time zone with the offset. Cells that Excel would run as a formula (leading
+``=``, ``+``, ``-``, ``@``) are prefixed with ``'``: viewers write that text.
+
+One process should own a database file for writing. A second process (an export from the
+command line while the show runs) can open the same file: WAL lets it read while the owner
+writes, and writers wait for each other up to `BUSY_TIMEOUT_SECONDS`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import functools
+import sqlite3
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from types import TracebackType
+from typing import Literal, TextIO, TypeVar
+
+from anchor.messages import Question
+
+SCHEMA_VERSION = 1
+MAX_IN_FLIGHT = 64
+BUSY_TIMEOUT_SECONDS = 5.0
+STATUSES = ("pending", "answering", "answered", "fallback", "rejected", "expired", "merged")
+
+_CHUNK_ROWS = 500
+_WAL_LIMIT_BYTES = 64 * 1024 * 1024
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+_T = TypeVar("_T")
+
+_MIGRATIONS: dict[int, str] = {
+    1: f"""
+        CREATE TABLE questions (
+            id TEXT PRIMARY KEY,
+            user TEXT NOT NULL,
+            platform TEXT,
+            text TEXT NOT NULL,
+            masked_text TEXT NOT NULL,
+            status TEXT NOT NULL CHECK (status IN ({", ".join(f"'{s}'" for s in STATUSES)})),
+            reason TEXT,
+            sent_at REAL,
+            received_at REAL NOT NULL,
+            updated_at REAL NOT NULL,
+            answer TEXT,
+            source TEXT,
+            aired_at REAL,
+            merged_into TEXT
+        );
+        CREATE INDEX questions_by_status ON questions (status, received_at);
+        CREATE TABLE as_run (
+            aired_at REAL NOT NULL,
+            stream_time REAL NOT NULL,
+            priority TEXT NOT NULL,
+            segment TEXT,
+            question_id TEXT,
+            text TEXT NOT NULL
+        );
+        CREATE INDEX as_run_by_time ON as_run (aired_at);
+    """,
+}
+
+_QUESTION_COLUMNS = (
+    "id, user, platform, text, masked_text, status, reason, sent_at, received_at, "
+    "answer, source, aired_at, merged_into"
+)
+_AS_RUN_COLUMNS = "aired_at, stream_time, priority, segment, question_id, text"
+_EXPORTS = {
+    "questions": (_QUESTION_COLUMNS, "received_at", ("sent_at", "received_at", "aired_at")),
+    "as_run": (_AS_RUN_COLUMNS, "aired_at", ("aired_at",)),
+}
+
+
+class StoreError(Exception):
+    """The database cannot be used; the message names the file and keeps SQLite's words."""
+
+
+class UnknownQuestion(StoreError, LookupError):
+    """An update named a question id that is not stored."""
+
+
+@dataclass(frozen=True, slots=True)
+class StoredQuestion:
+    """A question as recorded: ``text`` is the original (staff only), ``masked_text`` airs."""
+
+    id: str
+    user: str
+    platform: str | None
+    text: str
+    masked_text: str
+    status: str
+    reason: str | None
+    sent_at: float | None
+    received_at: float
+    answer: str | None
+    source: str | None
+    aired_at: float | None
+    merged_into: str | None
+
+
+class Store:
+    """One SQLite file, one owned thread, awaited from the event loop.
+
+    Build with ``await Store.open(path)``; finish with ``await store.close()`` (or use
+    ``async with``). Calls after close raise StoreError.
+    """
+
+    def __init__(self, path: Path, executor: ThreadPoolExecutor, db: sqlite3.Connection) -> None:
+        self._path = path
+        self._executor = executor
+        self._db = db
+        self._slots = asyncio.Semaphore(MAX_IN_FLIGHT)
+        self._closed = False
+
+    @classmethod
+    async def open(cls, path: Path) -> Store:
+        """Open (or create) the database, creating its folder and bringing the schema up to date."""
+        executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="store-sqlite")
+        loop = asyncio.get_running_loop()
+        try:
+            path, db = await loop.run_in_executor(executor, _connect, Path(path))
+        except BaseException:
+            executor.shutdown(wait=False)
+            raise
+        return cls(path, executor, db)
+
+    @property
+    def path(self) -> Path:
+        return self._path
+
+    async def add_question(
+        self,
+        q: Question,
+        *,
+        masked_text: str,
+        status: str,
+        reason: str | None = None,
+        merged_into: str | None = None,
+    ) -> bool:
+        """Store a question durably; False if its id is already stored (a redelivery).
+
+        When this returns True the row is committed and synced, so the caller may acknowledge
+        the message. A merged question names the question it joined in ``merged_into``.
+        """
+        _check_status(status)
+
+        def insert(db: sqlite3.Connection) -> bool:
+            cursor = db.execute(
+                "INSERT INTO questions (id, user, platform, text, masked_text, status, reason,"
+                " sent_at, received_at, updated_at, merged_into)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING",
+                (
+                    q.id,
+                    q.user,
+                    q.platform,
+                    q.text,
+                    masked_text,
+                    status,
+                    reason,
+                    q.sent_at,
+                    q.received_at,
+                    time.time(),
+                    merged_into,
+                ),
+            )
+            return cursor.rowcount == 1
+
+        return await self._run(insert)
+
+    async def get(self, question_id: str) -> StoredQuestion | None:
+        """One stored question, or None."""
+
+        def select(db: sqlite3.Connection) -> StoredQuestion | None:
+            row = db.execute(
+                f"SELECT {_QUESTION_COLUMNS} FROM questions WHERE id = ?", (question_id,)
+            ).fetchone()
+            return None if row is None else StoredQuestion(*row)
+
+        return await self._run(select)
+
+    async def pending(self, limit: int) -> list[StoredQuestion]:
+        """Questions waiting for an answer, oldest first."""
+
+        def select(db: sqlite3.Connection) -> list[StoredQuestion]:
+            rows = db.execute(
+                f"SELECT {_QUESTION_COLUMNS} FROM questions WHERE status = 'pending'"
+                " ORDER BY received_at, rowid LIMIT ?",
+                (max(0, limit),),
+            ).fetchall()
+            return [StoredQuestion(*row) for row in rows]
+
+        return await self._run(select)
+
+    async def set_status(
+        self,
+        question_id: str,
+        status: str,
+        reason: str | None = None,
+        *,
+        merged_into: str | None = None,
+    ) -> None:
+        """Move a question to ``status``; raises UnknownQuestion if the id is not stored."""
+        _check_status(status)
+
+        def update(db: sqlite3.Connection) -> None:
+            cursor = db.execute(
+                "UPDATE questions SET status = ?, reason = ?,"
+                " merged_into = coalesce(?, merged_into), updated_at = ? WHERE id = ?",
+                (status, reason, merged_into, time.time(), question_id),
+            )
+            self._found(cursor, question_id)
+
+        await self._run(update)
+
+    async def record_answer(
+        self, question_id: str, *, answer: str, source: str, aired_at: float
+    ) -> None:
+        """Record the answer that aired; the status becomes ``fallback`` or ``answered``.
+
+        ``source`` is ``kb``, ``llm`` or ``fallback`` (the polite "staff will follow up"
+        answer), so staff can list exactly the questions they still owe a reply.
+        """
+        status = "fallback" if source == "fallback" else "answered"
+
+        def update(db: sqlite3.Connection) -> None:
+            cursor = db.execute(
+                "UPDATE questions SET answer = ?, source = ?, aired_at = ?, status = ?,"
+                " reason = NULL, updated_at = ? WHERE id = ?",
+                (answer, source, aired_at, status, time.time(), question_id),
+            )
+            self._found(cursor, question_id)
+
+        await self._run(update)
+
+    async def requeue_interrupted(self) -> int:
+        """Put questions left ``answering`` by a crash back to ``pending``; how many.
+
+        The daemon calls this once at start, before it answers anything. It is not done on
+        open because a second process (an export) may open the file while the show runs.
+        """
+
+        def update(db: sqlite3.Connection) -> int:
+            return db.execute(
+                "UPDATE questions SET status = 'pending', updated_at = ?"
+                " WHERE status = 'answering'",
+                (time.time(),),
+            ).rowcount
+
+        return await self._run(update)
+
+    async def record_aired(
+        self,
+        *,
+        text: str,
+        priority: str,
+        segment: str | None,
+        question_id: str | None,
+        stream_time: float,
+        aired_at: float,
+    ) -> None:
+        """Append one aired sentence to the as-run log (what went out, when, and why)."""
+
+        def insert(db: sqlite3.Connection) -> None:
+            db.execute(
+                f"INSERT INTO as_run ({_AS_RUN_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?)",
+                (aired_at, stream_time, priority, segment, question_id, text),
+            )
+
+        await self._run(insert)
+
+    async def counts(self) -> dict[str, int]:
+        """Questions by status, every status present (zero when none)."""
+
+        def select(db: sqlite3.Connection) -> dict[str, int]:
+            found = dict(
+                db.execute("SELECT status, count(*) FROM questions GROUP BY status").fetchall()
+            )
+            return {status: found.get(status, 0) for status in STATUSES}
+
+        return await self._run(select)
+
+    async def prune(self, older_than_days: float, *, now: float | None = None) -> int:
+        """Delete as-run rows aired more than ``older_than_days`` ago; how many went.
+
+        Deletes in chunks, so questions arriving meanwhile are stored between two chunks.
+        """
+        if older_than_days < 0:
+            raise ValueError(f"older_than_days must not be negative, got {older_than_days}")
+        cutoff = (time.time() if now is None else now) - older_than_days * 86400.0
+
+        def delete_chunk(db: sqlite3.Connection) -> int:
+            return db.execute(
+                "DELETE FROM as_run WHERE rowid IN"
+                " (SELECT rowid FROM as_run WHERE aired_at < ? LIMIT ?)",
+                (cutoff, _CHUNK_ROWS),
+            ).rowcount
+
+        total = 0
+        while (deleted := await self._run(delete_chunk)) > 0:
+            total += deleted
+        return total
+
+    async def export_csv(
+        self,
+        table: Literal["questions", "as_run"],
+        out: Path | str | TextIO,
+        *,
+        since: float | None = None,
+    ) -> int:
+        """Write ``table`` as CSV (header row, UTF-8 with BOM, ISO times); rows written.
+
+        ``out`` is a file path (created or replaced) or an open text stream; a stream gets
+        the BOM as its first character, so open it with plain ``utf-8``. ``since`` keeps
+        rows received (questions) or aired (as-run) at or after that time.
+        """
+        if table not in _EXPORTS:
+            raise ValueError(f"unknown table {table!r}: use questions or as_run")
+        columns, time_column, time_columns = _EXPORTS[table]
+        names = [name.strip() for name in columns.split(",")]
+        time_indexes = {names.index(name) for name in time_columns}
+        lower = -float("inf") if since is None else since
+
+        def write(db: sqlite3.Connection, after: int | None) -> tuple[int, int]:
+            """Write the header (``after`` None) or the next chunk of rows after that rowid."""
+            with _csv_sink(out, fresh=after is None) as stream:
+                writer = csv.writer(stream)
+                if after is None:
+                    writer.writerow(names)
+                    return 0, 0
+                rows = db.execute(
+                    f"SELECT rowid, {columns} FROM {table} WHERE rowid > ? AND {time_column} >= ?"
+                    " ORDER BY rowid LIMIT ?",
+                    (after, lower, _CHUNK_ROWS),
+                ).fetchall()
+                writer.writerows(_csv_row(row[1:], time_indexes) for row in rows)
+                return len(rows), rows[-1][0] if rows else after
+
+        what = "cannot write the CSV export"
+        written, after = await self._run(functools.partial(write, after=None), what=what)
+        count = _CHUNK_ROWS
+        while count == _CHUNK_ROWS:
+            count, after = await self._run(functools.partial(write, after=after), what=what)
+            written += count
+        return written
+
+    async def close(self) -> None:
+        """Finish the calls already made, then close the database and stop the thread."""
+        if self._closed:
+            return
+        self._closed = True
+        loop = asyncio.get_running_loop()
+        try:
+            await loop.run_in_executor(self._executor, _disconnect, self._db)
+        finally:
+            self._executor.shutdown(wait=False)
+
+    async def __aenter__(self) -> Store:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    async def _run(self, job: Callable[[sqlite3.Connection], _T], *, what: str = "") -> _T:
+        """Run ``job`` on the store thread; SQLite and file errors become StoreError."""
+        if self._closed:
+            raise StoreError(f"{self._path}: the store is closed")
+        loop = asyncio.get_running_loop()
+        async with self._slots:
+            return await loop.run_in_executor(self._executor, self._guarded, job, what)
+
+    def _guarded(self, job: Callable[[sqlite3.Connection], _T], what: str) -> _T:
+        with _explained(self._path, what):
+            return job(self._db)
+
+    def _found(self, cursor: sqlite3.Cursor, question_id: str) -> None:
+        if cursor.rowcount == 0:
+            raise UnknownQuestion(f"{self._path}: no question with id {question_id!r}")
+
+
+def _check_status(status: str) -> None:
+    if status not in STATUSES:
+        raise ValueError(f"unknown question status {status!r}: use one of {', '.join(STATUSES)}")
+
+
+@contextmanager
+def _explained(path: Path, what: str = "") -> Iterator[None]:
+    try:
+        yield
+    except sqlite3.Error as exc:
+        raise StoreError(f"{path}: {what or 'database error'}: {exc}") from exc
+    except OSError as exc:
+        culprit = f" ({exc.filename})" if exc.filename and str(exc.filename) != str(path) else ""
+        raise StoreError(f"{path}: {what or 'file error'}: {exc.strerror or exc}{culprit}") from exc
+
+
+def _connect(path: Path) -> tuple[Path, sqlite3.Connection]:
+    """Open on the store thread: folder, connection, durability settings, schema."""
+    path = path.expanduser()
+    with _explained(path, "cannot create the folder for it"):
+        path.parent.mkdir(parents=True, exist_ok=True)
+    if path.is_dir():
+        raise StoreError(f"{path}: is a folder, not a database file")
+    with _explained(path, "cannot open the database"):
+        db = sqlite3.connect(path, isolation_level=None, timeout=BUSY_TIMEOUT_SECONDS)
+    try:
+        with _explained(path, "cannot use it as the anchor database"):
+            mode = db.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+            if str(mode).lower() != "wal":
+                raise StoreError(f"{path}: cannot use write-ahead logging (journal mode {mode})")
+            db.execute("PRAGMA synchronous = FULL")
+            db.execute(f"PRAGMA journal_size_limit = {_WAL_LIMIT_BYTES}")
+            _migrate(db, path)
+    except BaseException:
+        db.close()
+        raise
+    return path, db
+
+
+def _migrate(db: sqlite3.Connection, path: Path) -> None:
+    """Bring the schema to SCHEMA_VERSION in one write transaction (two openers: one wins)."""
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        version = db.execute("PRAGMA user_version").fetchone()[0]
+        if version > SCHEMA_VERSION:
+            raise StoreError(
+                f"{path}: written by a newer anchor (schema {version}, this one knows "
+                f"{SCHEMA_VERSION}); upgrade anchor or use another file"
+            )
+        if version == 0 and db.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]:
+            raise StoreError(f"{path}: is an SQLite database of another program, not anchor's")
+        for target in range(version + 1, SCHEMA_VERSION + 1):
+            for statement in _MIGRATIONS[target].split(";"):
+                if statement.strip():
+                    db.execute(statement)
+            db.execute(f"PRAGMA user_version = {target}")
+        db.execute("COMMIT")
+    except BaseException:
+        db.execute("ROLLBACK")
+        raise
+
+
+def _disconnect(db: sqlite3.Connection) -> None:
+    with suppress(sqlite3.Error):
+        db.execute("PRAGMA optimize")
+    db.close()
+
+
+@contextmanager
+def _csv_sink(out: Path | str | TextIO, *, fresh: bool) -> Iterator[TextIO]:
+    """The export target for one chunk: a file is reopened per chunk, so no handle outlives it.
+
+    The first chunk creates the file with a BOM (``utf-8-sig``) and later chunks append plain
+    UTF-8; a caller's stream is written as is, the BOM as its first character.
+    """
+    if not isinstance(out, Path | str):
+        if fresh:
+            out.write("\ufeff")
+        yield out
+        out.flush()
+        return
+    mode, encoding = ("w", "utf-8-sig") if fresh else ("a", "utf-8")
+    try:
+        with Path(out).open(mode, encoding=encoding, newline="") as stream:
+            yield stream
+    except OSError as exc:
+        raise StoreError(f"{out}: cannot write the CSV export: {exc.strerror or exc}") from exc
+
+
+def _csv_row(values: tuple[object, ...], time_indexes: set[int]) -> list[object]:
+    row: list[object] = []
+    for index, value in enumerate(values):
+        if value is None:
+            row.append("")
+        elif index in time_indexes and isinstance(value, int | float):
+            row.append(_iso(value))
+        elif isinstance(value, str) and value.startswith(_FORMULA_STARTS):
+            row.append("'" + value)
+        else:
+            row.append(value)
+    return row
+
+
+def _iso(timestamp: float) -> str | float:
+    """Local time with its offset, e.g. 2026-05-09T15:04:05.123+08:00 (unambiguous, sortable)."""
+    try:
+        moment = datetime.fromtimestamp(timestamp, tz=UTC).astimezone()
+    except (OverflowError, OSError, ValueError):
+        return timestamp
+    return moment.isoformat(timespec="milliseconds")
