@@ -1,0 +1,31 @@
+"""Moderation: nothing unsafe is aired.
+
+Every text that reaches speech, screen or the broker is screened first: listed sensitive
+words refuse it (however they are spaced, styled or spelled by sound), personal data is
+masked, each viewer's rate is limited, and near-duplicate questions are recognised so they
+are answered once.
+
+- `Moderator` (moderator.py): word lists → `Screening`; reloads edited lists.
+- `mask_personal_data` (personal.py): mobiles, ID cards, e-mail, bank cards.
+- `RateLimiter` (ratelimit.py): per-viewer sliding window with bounded memory.
+- `normalize_question`, `similarity`, `NEAR_DUPLICATE` (duplicates.py).
+- `ModerationError` (wordlist.py): a list cannot be read; names the file and line.
+"""
+
+from anchor.moderation.duplicates import NEAR_DUPLICATE, normalize_question, similarity
+from anchor.moderation.moderator import Moderator, Screening
+from anchor.moderation.personal import PLACEHOLDERS, mask_personal_data
+from anchor.moderation.ratelimit import RateLimiter
+from anchor.moderation.wordlist import ModerationError
+
+__all__ = [
+    "NEAR_DUPLICATE",
+    "PLACEHOLDERS",
+    "ModerationError",
+    "Moderator",
+    "RateLimiter",
+    "Screening",
+    "mask_personal_data",
+    "normalize_question",
+    "similarity",
+]

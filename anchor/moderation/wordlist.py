@@ -1,0 +1,62 @@
+"""Sensitive-word lists: plain UTF-8 text files that operators edit by hand.
+
+One word or phrase per line; ``#`` starts a comment (a whole line or the rest of a line);
+blank lines are ignored. Two prefixes fix false positives: ``!`` marks an exemption, an
+innocent word that contains or sounds like a listed one ("!读博" keeps "我在读博" from
+matching 赌博 by sound); ``=`` marks a word matched by its spelling only, never by sound
+("=大麻", whose sound da ma is also 大妈).
+Problems are reported with the file and line, so the operator can fix the list without
+reading code.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from anchor.moderation.folding import skeleton
+
+
+class ModerationError(Exception):
+    """A word list cannot be used; the message names the file (and the line when there is one)."""
+
+
+@dataclass(frozen=True, slots=True)
+class ListedWord:
+    """One line of a word list."""
+
+    text: str  # as the operator wrote it (without the prefix)
+    exempt: bool
+    where: str  # "path:line", for messages
+    by_sound: bool = True
+
+
+def read_wordlist(path: Path) -> list[ListedWord]:
+    """Parse one list; raise ModerationError for a missing file, bad bytes or an empty word."""
+    path = Path(path)
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise ModerationError(f"{path}: cannot read word list: {exc.strerror or exc}") from None
+    try:
+        content = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = raw.count(b"\n", 0, exc.start) + 1
+        column = exc.start - (raw.rfind(b"\n", 0, exc.start) + 1) + 1
+        raise ModerationError(
+            f"{path}:{line}: not valid UTF-8 (byte 0x{raw[exc.start]:02x} at column {column});"
+            " save the file as UTF-8"
+        ) from None
+    words: list[ListedWord] = []
+    for number, line in enumerate(content.splitlines(), start=1):
+        text = line.split("#", 1)[0].strip()
+        if not text:
+            continue
+        prefix = text[0] if text[0] in "!=" else ""
+        text = text[len(prefix) :].strip()
+        if not skeleton(text):
+            raise ModerationError(
+                f"{path}:{number}: {line.strip()!r} has no letters or digits to match"
+            )
+        words.append(ListedWord(text, prefix == "!", f"{path}:{number}", by_sound=prefix != "="))
+    return words
