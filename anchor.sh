@@ -8,7 +8,6 @@ set -euo pipefail
 cd "$(dirname "$0")"
 
 VENV=.venv
-SYSTEM_PACKAGES=(espeak-ng ffmpeg fonts-wqy-microhei)
 
 say() { printf 'anchor.sh: %s\n' "$*" >&2; }
 
@@ -16,6 +15,9 @@ missing_system_packages() {
   local missing=()
   command -v espeak-ng >/dev/null 2>&1 || missing+=(espeak-ng)
   command -v ffprobe >/dev/null 2>&1 || missing+=(ffmpeg)
+  # The broker is needed by the tests and by a channel that takes questions over MQTT.
+  { command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ]; } || missing+=(mosquitto)
+  command -v mosquitto_pub >/dev/null 2>&1 || missing+=(mosquitto-clients)
   if ! { [ -f /usr/share/fonts/truetype/wqy/wqy-microhei.ttc ] ||
          { command -v fc-list >/dev/null 2>&1 && [ -n "$(fc-list :lang=zh 2>/dev/null | head -n 1)" ]; }; }; then
     missing+=(fonts-wqy-microhei)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import logging
 import re
 import signal
@@ -48,6 +49,27 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--fast", action="store_true", help="render as fast as possible (no pacing)")
     run.add_argument("--log-level", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    run.add_argument(
+        "--question",
+        action="append",
+        default=[],
+        metavar="TEXT",
+        help="a viewer question to answer on air (repeatable)",
+    )
+    run.add_argument("--console", action="store_true", help="questions typed on stdin go on air")
+
+    ask = commands.add_parser("ask", help="answer one question offline, as the host would")
+    ask.add_argument("question")
+    ask.add_argument("--kb", type=Path, help="knowledge base file (default: from the config)")
+    ask.add_argument("--config", type=Path)
+    ask.add_argument("--json", action="store_true", help="print the answer as JSON")
+
+    logs = commands.add_parser("log", help="the record of questions and of what aired")
+    log_commands = logs.add_subparsers(dest="log_command", required=True)
+    export = log_commands.add_parser("export", help="write questions or the as-run log as CSV")
+    export.add_argument("--table", choices=["questions", "as_run"], default="questions")
+    export.add_argument("--out", type=Path, help="CSV file (default: standard output)")
+    export.add_argument("--config", type=Path)
 
     schedule = commands.add_parser("schedule", help="work with show schedules")
     schedule_commands = schedule.add_subparsers(dest="schedule_command", required=True)
@@ -64,6 +86,10 @@ def main(argv: list[str] | None = None) -> int:
         return _run(args)
     if args.command == "schedule":
         return _check_schedules(args.files)
+    if args.command == "ask":
+        return _ask(args)
+    if args.command == "log":
+        return _export_log(args)
     if args.command == "doctor":
         from anchor.doctor import run_doctor
 
@@ -105,10 +131,86 @@ def _run(args: argparse.Namespace) -> int:
     )
     from anchor.daemon import Channel, RunOptions
 
-    channel = Channel(
-        config, schedule, RunOptions(output=target, fast=args.fast, duration_s=args.duration)
+    options = RunOptions(
+        output=target,
+        fast=args.fast,
+        duration_s=args.duration,
+        questions=tuple(args.question),
+        console=args.console,
     )
-    return asyncio.run(_serve(channel))
+    return asyncio.run(_serve(Channel(config, schedule, options)))
+
+
+def _ask(args: argparse.Namespace) -> int:
+    from anchor.knowledge import KnowledgeBase, KnowledgeError
+
+    try:
+        config = _load_config(args.config)
+        knowledge = KnowledgeBase.load(args.kb or config.knowledge.path)
+    except (ConfigError, KnowledgeError) as exc:
+        print(f"anchor: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    answer = asyncio.run(_answer_once(config, knowledge, args.question))
+    if args.json:
+        print(json.dumps(answer.to_json(), ensure_ascii=False))
+    else:
+        print(answer.answer)
+        where = f"{answer.source}, {answer.id}" if answer.id else answer.source
+        print(f"({where}, score {answer.score:.2f})", file=sys.stderr)
+    return 0
+
+
+async def _answer_once(config: Config, knowledge, question: str):
+    from anchor.answerer import Answerer
+    from anchor.config import secret_from_env
+    from anchor.llm import LlmClient
+
+    llm = None
+    if config.llm.enabled:
+        llm = LlmClient(
+            config.llm.base_url,
+            config.llm.model,
+            secret_from_env(config.llm.api_key_env),
+            first_token_seconds=config.llm.first_token_seconds,
+            total_seconds=config.llm.total_seconds,
+            max_tokens=config.llm.max_tokens,
+            temperature=config.llm.temperature,
+        )
+    try:
+        answerer = Answerer(
+            knowledge,
+            min_score=config.knowledge.min_score,
+            fallback_text=config.knowledge.fallback,
+            llm=llm,
+            filler=config.llm.filler,
+            filler_after_seconds=config.llm.filler_after_seconds,
+        )
+        return await answerer.answer(question)
+    finally:
+        if llm is not None:
+            await llm.aclose()
+
+
+def _export_log(args: argparse.Namespace) -> int:
+    from anchor.store import Store
+
+    try:
+        config = _load_config(args.config)
+    except ConfigError as exc:
+        print(f"anchor: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+
+    async def export() -> int:
+        store = await Store.open(config.store.path)
+        try:
+            return await store.export_csv(args.table, args.out or sys.stdout)
+        finally:
+            await store.close()
+
+    rows = asyncio.run(export())
+    print(f"{rows} rows exported", file=sys.stderr)
+    return 0
 
 
 async def _serve(channel) -> int:

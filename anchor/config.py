@@ -180,6 +180,91 @@ class LogConfig(_Section):
         return value.strip().upper() if isinstance(value, str) else value
 
 
+class MqttConfig(_Section):
+    """The broker that carries viewer questions in and answers, status and events out.
+
+    No host means no broker: the show runs alone and questions come from the command line.
+    The password is read from the environment variable named here, never from this file."""
+
+    host: str | None = None
+    port: int = Field(1883, ge=1, le=65535)
+    username: str | None = None
+    password_env: str = "ANCHOR_MQTT_PASSWORD"
+    client_id: str | None = None  # default: anchor-<channel>, stable so the session persists
+    keepalive_seconds: int = Field(30, ge=5, le=600)
+    max_reconnect_seconds: float = Field(30.0, ge=1, le=600)
+
+
+class QuestionsConfig(_Section):
+    """Limits on viewer questions: what is accepted, how many wait, and for how long."""
+
+    max_chars: int = Field(200, ge=10, le=2000)
+    max_payload_bytes: int = Field(8192, ge=256, le=1_048_576)
+    max_pending: int = Field(50, ge=1, le=10_000)
+    max_age_seconds: float = Field(600.0, ge=10)
+    expired: Literal["apologize", "drop"] = "apologize"
+    per_viewer: int = Field(3, ge=1, le=1000)  # questions per viewer ...
+    per_viewer_seconds: float = Field(60.0, ge=1)  # ... in this window
+    merge_window_seconds: float = Field(300.0, ge=0)  # near-duplicates merge within this
+
+
+class ModerationConfig(_Section):
+    """Sensitive-word lists (plain text, one word per line; operators edit them)."""
+
+    wordlists: tuple[ConfigPath, ...] = Field(
+        (Path("moderation/sensitive.txt"),), validate_default=True
+    )
+
+    @field_validator("wordlists")
+    @classmethod
+    def _resolve_lists(cls, value: tuple[Path, ...], info: ValidationInfo) -> tuple[Path, ...]:
+        return tuple(_resolve(path, info) for path in value)
+
+
+class KnowledgeConfig(_Section):
+    """The knowledge base answers come from, and how sure a match must be to be used."""
+
+    path: ConfigPath = Field(Path("knowledge/union-faq.yaml"), validate_default=True)
+    min_score: float = Field(0.35, ge=0, le=1)
+    fallback: str = (
+        "这个问题我先记下来，工会的工作人员会尽快跟进。也可以拨打12351职工服务热线咨询。"
+    )
+
+    @field_validator("path")
+    @classmethod
+    def _resolve_path(cls, value: Path, info: ValidationInfo) -> Path:
+        return _resolve(value, info)
+
+
+class LlmConfig(_Section):
+    """An optional local LLM behind an OpenAI-compatible chat API (Ollama, vLLM, llama.cpp).
+
+    Answers are grounded on the best knowledge-base entries; on a timeout or error the
+    knowledge-base answer is used. The API key (if any) is read from the environment."""
+
+    enabled: bool = False
+    base_url: str = "http://127.0.0.1:11434/v1"
+    model: str = "qwen2.5:7b-instruct"
+    api_key_env: str = "ANCHOR_LLM_API_KEY"
+    first_token_seconds: float = Field(4.0, gt=0, le=120)
+    total_seconds: float = Field(20.0, gt=0, le=600)
+    max_tokens: int = Field(300, ge=16, le=4096)
+    temperature: float = Field(0.3, ge=0, le=2)
+    filler: str = "这个问题我查一下。"
+    filler_after_seconds: float = Field(0.8, ge=0, le=30)
+
+
+class StoreConfig(_Section):
+    """The SQLite file that keeps every accepted question and the as-run log."""
+
+    path: ConfigPath = Field(Path("data/anchor.db"), validate_default=True)
+
+    @field_validator("path")
+    @classmethod
+    def _resolve_path(cls, value: Path, info: ValidationInfo) -> Path:
+        return _resolve(value, info)
+
+
 class Config(_Section):
     """One channel: what it airs, with which voice and avatar, and where the stream goes."""
 
@@ -196,6 +281,26 @@ class Config(_Section):
     speech: SpeechConfig = Field(default_factory=SpeechConfig)
     idle: IdleConfig = Field(default_factory=IdleConfig)
     log: LogConfig = Field(default_factory=LogConfig)
+    mqtt: MqttConfig = Field(default_factory=MqttConfig)
+    questions: QuestionsConfig = Field(default_factory=QuestionsConfig)
+    moderation: ModerationConfig = Field(default_factory=ModerationConfig)
+    knowledge: KnowledgeConfig = Field(default_factory=KnowledgeConfig)
+    llm: LlmConfig = Field(default_factory=LlmConfig)
+    store: StoreConfig = Field(default_factory=StoreConfig)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _absent_sections_in_context(cls, data: Any) -> Any:
+        """Validate a missing section as an empty block, so its relative paths are anchored
+        at the config file like everyone else's (a default_factory would skip that)."""
+        if not isinstance(data, dict):
+            return data
+        sections = {
+            name
+            for name, field in cls.model_fields.items()
+            if isinstance(field.annotation, type) and issubclass(field.annotation, _Section)
+        }
+        return {**{name: {} for name in sections}, **data}
 
     @field_validator("channel")
     @classmethod

@@ -1,9 +1,11 @@
 """One channel's engine: the components wired together, started and stopped in order.
 
-Start: voice → avatar renderer (built off the loop: it decodes and precomposes images) →
-director → speech producer → playout. Stop, in reverse: the playout finishes the sentence on
-air (bounded), closes the stream so the file is playable, then the producer is cancelled and
-the voice closed. Every task is created here, named, and awaited or cancelled here.
+Start: store → moderation → knowledge base (and the optional LLM) → voice → avatar renderer
+(built off the loop: it decodes and precomposes images) → director, desk and rundown → the
+questions still pending from the last run → the broker link → playout. Stop, in reverse: the
+playout finishes the sentence on air (bounded), closes the stream so the file is playable;
+then every task is cancelled and awaited, the link says "offline", the voice and store close.
+Every task is created here, named, and awaited or cancelled here.
 """
 
 from __future__ import annotations
@@ -11,27 +13,49 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from dataclasses import dataclass
+import sys
+import time
+import uuid
+from collections.abc import Coroutine
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
+from anchor.airlog import AirLog
+from anchor.answerer import Answerer
 from anchor.avatar.pack import AvatarPack
 from anchor.avatar.renderer import AvatarRenderer
 from anchor.clock import MediaClock
-from anchor.config import Config, load_voice_profile
+from anchor.config import Config, load_voice_profile, secret_from_env
+from anchor.control import Control
+from anchor.desk import QuestionDesk, WaitingQuestion
 from anchor.director import Director
 from anchor.encoder import EncoderSettings, ReconnectingEncoder, StreamEncoder
-from anchor.messages import SpokenLine
+from anchor.knowledge import KnowledgeBase
+from anchor.linequeue import LineQueue
+from anchor.llm import LlmClient
+from anchor.messages import Question
+from anchor.moderation import NEAR_DUPLICATE, Moderator, similarity
+from anchor.mqtt_link import MqttLink
+from anchor.outbox import Outbox
 from anchor.output import OutputTarget, redact_url
 from anchor.playout import Playout, PlayoutStats
+from anchor.reception import Reception
+from anchor.rundown import Rundown
 from anchor.schedule import Schedule, Segment
 from anchor.speaker import Speaker
 from anchor.speech.registry import create_voice
+from anchor.store import Store
 
 log = logging.getLogger(__name__)
 
-STATUS_EVERY_S = 60.0
+STATUS_EVERY_S = 15.0
+REPORT_EVERY_S = 60.0
 TASK_CANCEL_TIMEOUT_S = 5.0
+EXPIRED_APOLOGY = (
+    "刚才有几位朋友的提问等候时间太长，实在抱歉。工会的工作人员会根据记录跟进，也欢迎您再问一次。"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,6 +64,8 @@ class RunOptions:
     fast: bool = False
     duration_s: float | None = None
     start_time: datetime | None = None  # wall time that stream time 0 stands for
+    questions: tuple[str, ...] = field(default=())  # asked from the command line at start
+    console: bool = False  # read questions typed on standard input
 
 
 class Channel:
@@ -49,7 +75,11 @@ class Channel:
         self._options = options
         self._clock = MediaClock(config.audio.sample_rate, config.video.fps)
         self._playout: Playout | None = None
+        self._director: Director | None = None
+        self._desk: QuestionDesk | None = None
+        self._link: MqttLink | None = None
         self._stop_requested = False
+        self._started = time.time()
         self.stats: PlayoutStats | None = None
 
     def request_stop(self) -> None:
@@ -59,89 +89,210 @@ class Channel:
             self._playout.request_stop(grace_seconds=3.0)
 
     async def run(self) -> PlayoutStats:
-        config, options = self._config, self._options
-        profile = load_voice_profile(config.voices_dir, config.voice)
-        voice = create_voice(profile)
+        config = self._config
+        store = await Store.open(config.store.path)
+        voice = None
+        llm = None
         try:
+            moderator = await asyncio.to_thread(Moderator, config.moderation.wordlists)
+            knowledge = await KnowledgeBase.aload(config.knowledge.path)
+            llm = self._build_llm()
+            answerer = Answerer(
+                knowledge,
+                min_score=config.knowledge.min_score,
+                fallback_text=config.knowledge.fallback,
+                llm=llm,
+                filler=config.llm.filler,
+                filler_after_seconds=config.llm.filler_after_seconds,
+            )
+            voice = create_voice(load_voice_profile(config.voices_dir, config.voice))
             renderer = await asyncio.to_thread(self._build_renderer)
-            speaker = Speaker(
-                voice,
-                sample_rate=config.audio.sample_rate,
-                sentence_gap=config.speech.sentence_gap,
-                max_sentence_seconds=config.speech.max_sentence_seconds,
-            )
-            start_wall = options.start_time or datetime.now(UTC)
-            lines: asyncio.Queue[SpokenLine] = asyncio.Queue(maxsize=config.speech.lookahead)
-            encoder = self._build_encoder()
-            duration = (
-                None if options.duration_s is None else self._clock.frames_for(options.duration_s)
-            )
-            playout = Playout(
-                self._clock,
-                renderer,
-                encoder,
-                lines,
-                live=not options.fast,
-                duration_frames=duration,
-                on_line=self._on_air,
-            )
-            director = Director(
-                self._schedule,
-                now=lambda: start_wall + timedelta(seconds=playout.stream_seconds),
-                idle_interval=config.idle.interval_seconds,
-                on_segment=self._on_segment,
-            )
-            self._playout = playout
-            if self._stop_requested:
-                playout.request_stop()
-            log.info("%s", options.output.describe())
-            await self._run_tasks(playout, director, speaker, lines)
-            self.stats = playout.stats
-            return playout.stats
+            return await self._run_show(store, moderator, answerer, voice, renderer)
         finally:
-            await voice.aclose()
+            if voice is not None:
+                await voice.aclose()
+            if llm is not None:
+                await llm.aclose()
+            await store.close()
 
-    async def _run_tasks(
-        self,
-        playout: Playout,
-        director: Director,
-        speaker: Speaker,
-        lines: asyncio.Queue[SpokenLine],
-    ) -> None:
-        producer = asyncio.create_task(
-            self._produce_lines(director, speaker, lines), name="speech-producer"
+    async def _run_show(self, store, moderator, answerer, voice, renderer) -> PlayoutStats:
+        config, options = self._config, self._options
+        speaker = Speaker(
+            voice,
+            sample_rate=config.audio.sample_rate,
+            sentence_gap=config.speech.sentence_gap,
+            max_sentence_seconds=config.speech.max_sentence_seconds,
         )
-        reporter = asyncio.create_task(self._report(playout), name="status-reporter")
+        start_wall = options.start_time or datetime.now(UTC)
+        lines = LineQueue(config.speech.lookahead)
+        duration = (
+            None if options.duration_s is None else self._clock.frames_for(options.duration_s)
+        )
+        self._link = self._build_link()
+        outbox = Outbox(self._link, channel=config.channel)
+        airlog = AirLog(store, publish_event=outbox.event, publish_answer=outbox.answer)
+        playout = Playout(
+            self._clock,
+            renderer,
+            self._build_encoder(),
+            lines,
+            live=not options.fast,
+            duration_frames=duration,
+            on_line=lambda spoken, t: self._on_air(airlog, spoken, t),
+        )
+        director = Director(
+            self._schedule,
+            now=lambda: start_wall + timedelta(seconds=playout.stream_seconds),
+            idle_interval=config.idle.interval_seconds,
+            on_segment=lambda segment: self._on_segment(outbox, segment),
+        )
+        desk = QuestionDesk(
+            max_pending=config.questions.max_pending,
+            max_age_s=config.questions.max_age_seconds,
+            merge_window_s=config.questions.merge_window_seconds,
+            similarity=similarity,
+            near_duplicate=NEAR_DUPLICATE,
+        )
+
+        def screen(text: str) -> str | None:
+            screening = moderator.screen(text)
+            return screening.text if screening.allowed else None
+
+        rundown = Rundown(
+            director,
+            desk,
+            speaker,
+            lines,
+            answerer=answerer,
+            screen=screen,
+            on_answering=airlog.answering,
+            on_answered=airlog.answered,
+            on_expired=lambda expired: self._expire(store, outbox, expired),
+        )
+        reception = Reception(
+            config.questions,
+            store=store,
+            moderator=moderator,
+            desk=desk,
+            nudge=rundown.nudge,
+            events=outbox.event,
+        )
+        control = Control(director, rundown, screen=screen, events=outbox.event)
+        if self._link is not None:
+            self._link.bind(on_question=reception.take_payload, on_control=control.take_payload)
+        self._playout, self._director, self._desk = playout, director, desk
+        if self._stop_requested:
+            playout.request_stop()
+        await self._resume_pending(store, reception)
+        for text in options.questions:
+            await reception.take(_local_question(text, "cli"))
+        log.info("%s", options.output.describe())
+        background: dict[str, Coroutine[Any, Any, None]] = {
+            "speech-rundown": rundown.run(),
+            "air-log": airlog.run(),
+            "outbox": outbox.run(),
+            "status-reporter": self._report(playout),
+        }
+        if self._link is not None:
+            background["mqtt-link"] = self._link.run()
+            background["mqtt-status"] = self._publish_status()
+        if options.console:
+            background["console"] = self._console(reception)
+        await self._supervise(playout, background)
+        if self._link is not None:
+            await self._link.close()
+        self.stats = playout.stats
+        return playout.stats
+
+    async def _supervise(
+        self, playout: Playout, background: dict[str, Coroutine[Any, Any, None]]
+    ) -> None:
+        """Run the playout to its end; if a helper task dies, stop the show and report it."""
+        tasks = {asyncio.create_task(coro, name=name) for name, coro in background.items()}
         air = asyncio.create_task(playout.run(), name="playout")
         try:
-            done, _ = await asyncio.wait({air, producer}, return_when=asyncio.FIRST_COMPLETED)
-            if producer in done and not air.done():
-                # The producer only ends by failing; the playout may be waiting on it, so cancel
-                # (its cleanup still closes the stream) and report the producer's error.
+            done, _ = await asyncio.wait({air, *tasks}, return_when=asyncio.FIRST_COMPLETED)
+            failed = [task for task in done if task is not air]
+            if failed and not air.done():
+                # A helper only ends by failing; the playout may be waiting on it, so cancel
+                # (its cleanup still closes the stream) and report the helper's error.
                 air.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await air
-                producer.result()
+                for task in failed:
+                    task.result()
+                raise RuntimeError(f"task {failed[0].get_name()} ended unexpectedly")
             await air
         finally:
-            for task in (air, producer, reporter):
+            for task in (air, *tasks):
                 task.cancel()
-            for task in (air, producer, reporter):
+            for task in (air, *tasks):
                 with contextlib.suppress(asyncio.CancelledError, TimeoutError):
                     await asyncio.wait_for(task, TASK_CANCEL_TIMEOUT_S)
 
-    async def _produce_lines(
-        self, director: Director, speaker: Speaker, lines: asyncio.Queue[SpokenLine]
-    ) -> None:
-        """Keep the speech queue full: it is bounded, so this is also the lookahead limit."""
+    async def _resume_pending(self, store: Store, reception: Reception) -> None:
+        """Questions accepted before a crash or restart are answered now."""
+        interrupted = await store.requeue_interrupted()
+        if interrupted:
+            log.info("%d questions were being answered when the engine stopped", interrupted)
+        pending = await store.pending(self._config.questions.max_pending)
+        for stored in pending:
+            question = Question(
+                id=stored.id,
+                user=stored.user,
+                text=stored.text,
+                platform=stored.platform,
+                received_at=stored.received_at,
+            )
+            await reception.admit(question, stored.masked_text)
+        if pending:
+            log.info(
+                "%d questions from before the restart are waiting to be answered", len(pending)
+            )
+
+    async def _expire(
+        self, store: Store, outbox: Outbox, expired: list[WaitingQuestion]
+    ) -> str | None:
+        for waiting in expired:
+            for question_id in waiting.ids:
+                await store.set_status(question_id, "expired", "waited too long to be answered")
+            outbox.event({"type": "expired", "question_id": waiting.question.id})
+        log.warning("%d questions waited too long and were not answered on air", len(expired))
+        if self._config.questions.expired == "apologize":
+            return EXPIRED_APOLOGY
+        return None
+
+    def _on_air(self, airlog: AirLog, spoken, stream_time: float) -> None:
+        if spoken.line.text:
+            log.info("[%s] %s", _format_stream_time(stream_time), spoken.line.text)
+        airlog.on_air(spoken, stream_time)
+
+    def _on_segment(self, outbox: Outbox, segment: Segment) -> None:
+        outbox.event({"type": "segment", "id": segment.id, "title": segment.title})
+
+    def status(self) -> dict[str, Any]:
+        """What the retained status topic says about the channel."""
+        director, playout = self._director, self._playout
+        segment = director.current_segment if director is not None else None
+        return {
+            "state": "online",
+            "channel": self._config.channel,
+            "schedule": self._schedule.name if director is None else director.schedule.name,
+            "segment": None if segment is None else segment.id,
+            "paused": bool(director is not None and director.paused),
+            "stream_time": 0.0 if playout is None else round(playout.stream_seconds, 3),
+            "questions_waiting": 0 if self._desk is None else len(self._desk),
+            "since": self._started,
+        }
+
+    async def _publish_status(self) -> None:
         while True:
-            line = director.next_line()
-            spoken = await speaker.speak(line)
-            await lines.put(spoken)
+            await asyncio.sleep(STATUS_EVERY_S)
+            await self._link.publish_status()
 
     async def _report(self, playout: Playout) -> None:
         while True:
-            await asyncio.sleep(STATUS_EVERY_S)
+            await asyncio.sleep(REPORT_EVERY_S)
             stats = playout.stats
             log.info(
                 "on air %.0f s: %d frames, %d renders skipped, max lateness %.0f ms, %d lines",
@@ -152,12 +303,43 @@ class Channel:
                 stats.lines_aired,
             )
 
-    def _on_air(self, spoken: SpokenLine, at_seconds: float) -> None:
-        if spoken.line.text:
-            log.info("[%s] %s", _format_stream_time(at_seconds), spoken.line.text)
+    async def _console(self, reception: Reception) -> None:
+        """Questions typed on standard input, one per line."""
+        loop = asyncio.get_running_loop()
+        reader = asyncio.StreamReader(limit=64 * 1024)
+        await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
+        log.info("type a question and press Enter to ask it on air")
+        while line := await reader.readline():
+            text = line.decode("utf-8", errors="replace").strip()
+            if text:
+                outcome = await reception.take(_local_question(text, "console"))
+                log.info("question from the console: %s", outcome)
+        await asyncio.Event().wait()  # end of input: keep the show going
 
-    def _on_segment(self, segment: Segment) -> None:
-        log.debug("next segment: %s", segment.id)
+    def _build_link(self) -> MqttLink | None:
+        mqtt = self._config.mqtt
+        if not mqtt.host:
+            return None
+        return MqttLink(
+            mqtt,
+            self._config.channel,
+            password=secret_from_env(mqtt.password_env),
+            status=self.status,
+        )
+
+    def _build_llm(self) -> LlmClient | None:
+        llm = self._config.llm
+        if not llm.enabled:
+            return None
+        return LlmClient(
+            llm.base_url,
+            llm.model,
+            secret_from_env(llm.api_key_env),
+            first_token_seconds=llm.first_token_seconds,
+            total_seconds=llm.total_seconds,
+            max_tokens=llm.max_tokens,
+            temperature=llm.temperature,
+        )
 
     def _build_renderer(self) -> AvatarRenderer:
         config = self._config
@@ -192,6 +374,16 @@ class Channel:
             keyframe_seconds=video.keyframe_seconds,
             audio_bitrate_kbps=audio.bitrate_kbps,
         )
+
+
+def _local_question(text: str, platform: str) -> Question:
+    return Question(
+        id=f"{platform}-{uuid.uuid4().hex[:12]}",
+        user=platform,
+        text=text,
+        platform=platform,
+        received_at=time.time(),
+    )
 
 
 def _format_stream_time(seconds: float) -> str:

@@ -43,6 +43,7 @@ class Director:
         self._rng = random.Random(seed)
         self._on_segment = on_segment
         self._inserts: deque[Line] = deque(maxlen=32)
+        self._paused = False
         self._load(schedule)
 
     @property
@@ -60,15 +61,49 @@ class Director:
         log.info("schedule %r loaded from %s", schedule.name, schedule.source)
         self._load(schedule)
 
+    @property
+    def paused(self) -> bool:
+        return self._paused
+
+    @property
+    def has_inserts(self) -> bool:
+        return bool(self._inserts)
+
     def say_now(self, text: str) -> None:
         """Queue an operator's line ahead of everything scheduled."""
         for sentence in split_sentences(text):
             self._inserts.append(Line(sentence, Priority.OPERATOR))
 
+    def give_back(self, lines: list[Line]) -> None:
+        """Scheduled lines that were synthesized but preempted: they will be said next."""
+        for line in reversed(lines):
+            if line.priority is Priority.OPERATOR:
+                self._inserts.appendleft(line)
+            elif line.priority is Priority.SCHEDULE and line.segment == self._current_id():
+                self._pending.appendleft(line)
+            # Idle lines and silences are not worth repeating.
+
+    def pause(self) -> None:
+        """Stop the talking points (the host idles, answers questions); resume carries on."""
+        self._paused = True
+        log.info("schedule paused")
+
+    def resume(self) -> None:
+        self._paused = False
+        log.info("schedule resumed")
+
+    def skip(self) -> None:
+        """Leave the current segment now; the next one starts at the next sentence."""
+        if self._schedule.segments:
+            following = (self._segment_index + 1) % len(self._schedule.segments)
+            self._start_segment(following)
+
     def next_line(self) -> Line:
         """The next sentence to speak. Always returns something: silence is a line too."""
         if self._inserts:
             return self._inserts.popleft()
+        if self._paused:
+            return self._idle_line(pause=self._idle_interval)
         self._follow_timetable()
         if self._pending:
             return self._pending.popleft()
@@ -82,6 +117,10 @@ class Director:
             if self._pending:
                 return self._pending.popleft()
         return self._between_segments()
+
+    def _current_id(self) -> str | None:
+        segment = self.current_segment
+        return None if segment is None else segment.id
 
     def _load(self, schedule: Schedule) -> None:
         self._schedule = schedule

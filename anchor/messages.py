@@ -32,6 +32,7 @@ class Line:
     pause_after: float = 0.0
     segment: str | None = None
     language: str | None = None
+    question_id: str | None = None  # set on the lines of a viewer's question and its answer
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,3 +65,15 @@ class SpokenLine:
     samples: np.ndarray
     speech_samples: int
     timings: tuple[WordTiming, ...] = field(default=())
+
+
+@dataclass(frozen=True, slots=True)
+class Question:
+    """A viewer's question as it arrived (before moderation: never aired as is)."""
+
+    id: str
+    user: str
+    text: str
+    platform: str | None = None
+    sent_at: float | None = None  # the sender's timestamp, if given
+    received_at: float = 0.0  # engine wall time (time.time()) when it arrived

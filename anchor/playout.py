@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from anchor.clock import MediaClock
+from anchor.linequeue import LineQueue
 from anchor.lipsync import LipTracker
 from anchor.messages import SpokenLine
 
@@ -37,6 +38,7 @@ log = logging.getLogger(__name__)
 LineListener = Callable[[SpokenLine, float], None]
 
 CAPTION_LINGER_S = 1.0
+MIN_GAP_S = 0.25  # a pause cut short for a more important line still keeps this much silence
 FAST_BATCH = 8
 
 # frame index, its samples, mouth openness, caption, skip the render
@@ -73,7 +75,7 @@ class Playout:
         clock: MediaClock,
         renderer: AvatarRenderer,
         encoder: StreamEncoder,
-        lines: asyncio.Queue[SpokenLine],
+        lines: LineQueue,
         *,
         live: bool,
         duration_frames: int | None = None,
@@ -168,6 +170,7 @@ class Playout:
         out = np.zeros(need, dtype=np.float32)
         filled = 0
         while filled < need:
+            self._cut_pause_if_preempted()
             if self._on_air is None or self._on_air.finished:
                 spoken = await self._next_line(index, filled)
                 if spoken is None:
@@ -182,13 +185,24 @@ class Playout:
             filled += take
         return out
 
+    def _cut_pause_if_preempted(self) -> None:
+        """A pause (the silence after a sentence) gives way to a more important line."""
+        on_air = self._on_air
+        if on_air is None or on_air.finished:
+            return
+        head = self._lines.head_priority()
+        if head is None or head <= on_air.spoken.line.priority:
+            return
+        min_gap = int(MIN_GAP_S * self._clock.sample_rate)
+        if on_air.position >= on_air.spoken.speech_samples + min_gap:
+            on_air.position = len(on_air.spoken.samples)
+
     async def _next_line(self, index: int, offset: int) -> SpokenLine | None:
         if self._stop_by_frame is not None:
             self._on_air = None
             return None
-        try:
-            spoken = self._lines.get_nowait()
-        except asyncio.QueueEmpty:
+        spoken = self._lines.get_nowait()
+        if spoken is None:
             if self._live:
                 self._on_air = None
                 return None

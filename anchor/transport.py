@@ -30,11 +30,32 @@ class SrtBridge:
             raise OSError("srt:// needs the ffmpeg program with SRT (apt-get install ffmpeg)")
         self._label = redact_url(url)
         self._process = subprocess.Popen(
-            [exe, "-hide_banner", "-loglevel", "error", "-nostdin",
-             "-fflags", "nobuffer", "-probesize", "65536", "-analyzeduration", "500000",
-             "-f", "mpegts", "-i", "pipe:0", "-c", "copy", "-f", "mpegts", url],
-            stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-        )  # fmt: skip
+            [
+                exe,
+                "-hide_banner",
+                "-loglevel",
+                "error",
+                "-nostdin",
+                "-fflags",
+                "nobuffer",
+                "-probesize",
+                "65536",
+                "-analyzeduration",
+                "500000",
+                "-f",
+                "mpegts",
+                "-i",
+                "pipe:0",
+                "-c",
+                "copy",
+                "-f",
+                "mpegts",
+                url,
+            ],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
 
     def write(self, data: bytes) -> int:
         if self._process.poll() is not None:

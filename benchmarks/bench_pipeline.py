@@ -30,6 +30,7 @@ from anchor.avatar.pack import AvatarPack
 from anchor.avatar.renderer import AvatarRenderer
 from anchor.clock import MediaClock
 from anchor.encoder import EncoderSettings, StreamEncoder
+from anchor.linequeue import LineQueue
 from anchor.messages import Line, SpokenLine
 from anchor.output import OutputTarget
 from anchor.playout import Playout
@@ -100,9 +101,9 @@ async def _pipeline(width: int, height: int, seconds: float, out: Path):
     encoder = _AudioTap(
         StreamEncoder(OutputTarget.parse(str(out)), clock, _settings(width, height))
     )
-    lines: asyncio.Queue[SpokenLine] = asyncio.Queue()
+    lines = LineQueue(maxsize=1000)
     for spoken in _speechlike_lines(seconds):
-        lines.put_nowait(spoken)
+        await lines.put(spoken)
     playout = Playout(
         clock, renderer, encoder, lines, live=False, duration_frames=clock.frames_for(seconds)
     )

@@ -12,6 +12,7 @@ import pytest
 
 from anchor.clock import MediaClock
 from anchor.encoder import EncoderSettings, StreamEncoder
+from anchor.linequeue import LineQueue
 from anchor.messages import Line, SpokenLine
 from anchor.output import OutputTarget
 from anchor.playout import Playout
@@ -56,7 +57,7 @@ class _RecordingEncoder:
         pass
 
 
-async def _feed(queue: asyncio.Queue[SpokenLine], seed: int) -> None:
+async def _feed(queue: LineQueue, seed: int) -> None:
     """Lines of odd lengths (never a multiple of a frame) so boundaries fall everywhere."""
     rng = np.random.default_rng(seed)
     while True:
@@ -68,7 +69,7 @@ async def _feed(queue: asyncio.Queue[SpokenLine], seed: int) -> None:
 async def test_two_hours_of_stream_keep_audio_and_video_within_a_frame() -> None:
     clock = MediaClock(48000, 30)
     encoder = _RecordingEncoder(clock)
-    lines: asyncio.Queue[SpokenLine] = asyncio.Queue(maxsize=2)
+    lines = LineQueue(maxsize=2)
     feeder = asyncio.create_task(_feed(lines, seed=7))
     frames = clock.frames_for(2 * 3600)
     playout = Playout(clock, _StillRenderer(), encoder, lines, live=False, duration_frames=frames)

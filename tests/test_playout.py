@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 from anchor.clock import MediaClock
+from anchor.linequeue import LineQueue
 from anchor.messages import Line, SpokenLine
 from anchor.playout import Playout
 
@@ -49,7 +50,7 @@ class _Recorder:
 async def test_a_slow_machine_drops_renders_never_timestamps() -> None:
     clock = MediaClock(48000, 30)
     renderer, encoder = _SlowRenderer(0.05), _Recorder()  # 50 ms per render, 33 ms per frame
-    lines: asyncio.Queue[SpokenLine] = asyncio.Queue()
+    lines = LineQueue(maxsize=1000)
     playout = Playout(clock, renderer, encoder, lines, live=True, duration_frames=60)
     await playout.run()
 
@@ -70,12 +71,12 @@ async def test_a_slow_machine_drops_renders_never_timestamps() -> None:
 async def test_live_mode_airs_silence_rather_than_waiting_for_speech() -> None:
     clock = MediaClock(48000, 30)
     encoder = _Recorder()
-    lines: asyncio.Queue[SpokenLine] = asyncio.Queue()
+    lines = LineQueue(maxsize=1000)
     playout = Playout(clock, _SlowRenderer(0), encoder, lines, live=True, duration_frames=15)
     task = asyncio.create_task(playout.run())
     await asyncio.sleep(0.25)
     speech = np.full(4800, 0.2, dtype=np.float32)
-    lines.put_nowait(SpokenLine(Line("你好。"), speech, len(speech)))
+    await lines.put(SpokenLine(Line("你好。"), speech, len(speech)))
     await task
     assert len(encoder.frames) == 15
     assert playout.stats.underrun_frames >= 3, "nothing was queued at first: silence aired"

@@ -1,0 +1,97 @@
+"""Operator commands on the control topic: say a line now, load a schedule, skip, pause, resume.
+
+A schedule is validated before it replaces the one on air; a broken one is refused with all of
+its errors (in the log and as an event) and the old show keeps playing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from anchor.director import Director
+from anchor.intake import RejectedInput, parse_control
+from anchor.rundown import Rundown, Screen
+from anchor.schedule import Schedule, ScheduleError, load_schedule
+
+log = logging.getLogger(__name__)
+
+EventSink = Callable[[dict[str, Any]], None]
+MAX_CONTROL_BYTES = 256 * 1024
+
+
+class Control:
+    def __init__(
+        self, director: Director, rundown: Rundown, *, screen: Screen, events: EventSink
+    ) -> None:
+        self._director = director
+        self._rundown = rundown
+        self._screen = screen
+        self._events = events
+
+    async def take_payload(self, payload: bytes) -> None:
+        try:
+            command = parse_control(payload, max_bytes=MAX_CONTROL_BYTES)
+        except RejectedInput as exc:
+            log.warning("control message refused (%s): %s", exc.reason, exc.detail)
+            self._events(
+                {"type": "rejected", "input": "control", "reason": exc.reason, "detail": exc.detail}
+            )
+            return
+        if command.cmd == "say":
+            self.say(command.text or "")
+        elif command.cmd == "load_schedule":
+            await self.load_schedule(path=command.path, inline=command.yaml)
+        elif command.cmd == "skip":
+            self._director.skip()
+            self._rundown.drop_scheduled()
+            self._events({"type": "control", "cmd": "skip"})
+        elif command.cmd == "pause":
+            self._director.pause()
+            self._rundown.drop_scheduled()
+            self._events({"type": "control", "cmd": "pause"})
+        elif command.cmd == "resume":
+            self._director.resume()
+            self._events({"type": "control", "cmd": "resume"})
+
+    def say(self, text: str) -> None:
+        allowed = self._screen(text)
+        if allowed is None:
+            log.warning("operator line refused by moderation: %r", text[:60])
+            self._events(
+                {
+                    "type": "rejected",
+                    "input": "control",
+                    "reason": "moderation",
+                    "detail": "the line did not pass moderation",
+                }
+            )
+            return
+        self._director.say_now(allowed)
+        self._rundown.nudge()
+        self._events({"type": "control", "cmd": "say", "text": allowed})
+
+    async def load_schedule(self, *, path: str | None, inline: str | None) -> bool:
+        try:
+            schedule = await asyncio.to_thread(_load, path, inline)
+        except ScheduleError as exc:
+            log.error("schedule refused, the current one keeps playing:\n%s", exc)
+            self._events({"type": "schedule_rejected", "errors": exc.errors})
+            return False
+        self._director.load(schedule)
+        self._rundown.drop_scheduled()
+        self._events({"type": "schedule_loaded", "name": schedule.name})
+        return True
+
+
+def _load(path: str | None, inline: str | None) -> Schedule:
+    if path is not None:
+        return load_schedule(Path(path))
+    with tempfile.TemporaryDirectory(prefix="anchor-schedule-") as tmp:
+        file = Path(tmp) / "control-message.yaml"
+        file.write_text(inline or "", encoding="utf-8")
+        return load_schedule(file)

@@ -1,0 +1,167 @@
+"""What goes on air next, sentence by sentence, from every source.
+
+Order of precedence: an operator's line, then viewers' questions (the question read out, then
+its answer), then the schedule's talking points and idle lines. The rundown synthesizes one
+sentence at a time into the bounded line queue. When something more important arrives, the
+scheduled sentences already synthesized are taken back out and returned to the director in
+order, so the interrupted segment resumes exactly where it stopped once the answer is done.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from typing import Protocol
+
+from anchor.desk import QuestionDesk, WaitingQuestion
+from anchor.director import Director
+from anchor.linequeue import LineQueue
+from anchor.messages import Line, Priority
+from anchor.speaker import Speaker
+from anchor.speech.text import detect_language
+
+log = logging.getLogger(__name__)
+
+_COUNTS = "零一两三四五六七八九十"
+
+
+class Screen(Protocol):
+    def __call__(self, text: str) -> str | None:
+        """The text as it may be aired (personal data masked), or None if it must not be."""
+
+
+class AnswerSource(Protocol):
+    def stream(self, text: str): ...
+
+
+AnswerDone = Callable[[WaitingQuestion, object, Line | None], Awaitable[None]]
+ExpiredHandler = Callable[[list[WaitingQuestion]], Awaitable[str | None]]
+
+
+class Rundown:
+    def __init__(
+        self,
+        director: Director,
+        desk: QuestionDesk,
+        speaker: Speaker,
+        lines: LineQueue,
+        *,
+        answerer: AnswerSource | None,
+        screen: Screen,
+        on_answering: Callable[[WaitingQuestion], Awaitable[None]],
+        on_answered: AnswerDone,
+        on_expired: ExpiredHandler,
+        wall_clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._director = director
+        self._desk = desk
+        self._speaker = speaker
+        self._lines = lines
+        self._answerer = answerer
+        self._screen = screen
+        self._on_answering = on_answering
+        self._on_answered = on_answered
+        self._on_expired = on_expired
+        self._now = wall_clock
+        self._urgent = asyncio.Event()
+        # Scheduled lines taken out of the queue, oldest first, until handed back in order.
+        self._held: list[Line] = []
+
+    def nudge(self) -> None:
+        """Something more important than the schedule is waiting (a question, an operator).
+
+        Queued scheduled lines come out at once, so the playout cannot start one of them in
+        the meantime; they go back to the director, in order, when the rundown next acts."""
+        self._held.extend(s.line for s in self._lines.take_below(Priority.ANSWER))
+        self._urgent.set()
+
+    def drop_scheduled(self) -> None:
+        """Throw away synthesized scheduled lines (a new schedule, a skip): not to be said."""
+        self._lines.take_below(Priority.ANSWER)
+        self._held.clear()
+
+    async def run(self) -> None:
+        while True:
+            self._urgent.clear()
+            self._hand_back()
+            if self._director.has_inserts:
+                await self._air(self._director.next_line())
+                continue
+            waiting, expired = self._desk.take(self._now())
+            if expired:
+                apology = await self._on_expired(expired)
+                if apology:
+                    await self._air(Line(apology, Priority.ANSWER))
+            if waiting is not None:
+                await self._answer(waiting)
+                continue
+            await self._air(self._director.next_line())
+
+    async def _answer(self, waiting: WaitingQuestion) -> None:
+        question_id = waiting.question.id
+        await self._on_answering(waiting)
+        await self._air(Line(_introduce(waiting), Priority.ANSWER, question_id=question_id))
+        last: Line | None = None
+        answer = None
+        if self._answerer is not None:
+            # `async with` closes the model's connection at once if the answer is cut short.
+            async with self._answerer.stream(waiting.masked_text) as stream:
+                async for chunk in stream:
+                    text = self._screen(chunk.text)
+                    if text is None:
+                        log.warning("answer sentence held back by moderation: %r", chunk.text[:40])
+                        continue
+                    line = Line(
+                        text, Priority.ANSWER, question_id=None if chunk.filler else question_id
+                    )
+                    await self._air(line)
+                    if not chunk.filler:
+                        last = line
+            answer = stream.answer
+        await self._on_answered(waiting, answer, last)
+
+    async def _air(self, line: Line) -> None:
+        """Synthesize and queue one line; a scheduled line gives way to anything urgent."""
+        spoken = await self._speaker.speak(line)
+        while True:
+            if line.priority < Priority.ANSWER and self._pressing():
+                self._held.extend(s.line for s in self._lines.take_below(Priority.ANSWER))
+                self._held.append(line)
+                self._hand_back()
+                return
+            if self._lines.has_room:
+                self._lines.put_nowait(spoken)
+                return
+            room = asyncio.ensure_future(self._lines.wait_for_room())
+            urgent = asyncio.ensure_future(self._urgent.wait())
+            try:
+                await asyncio.wait({room, urgent}, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                for waiter in (room, urgent):
+                    waiter.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await waiter
+
+    def _hand_back(self) -> None:
+        if self._held:
+            self._director.give_back(self._held)
+            self._held = []
+
+    def _pressing(self) -> bool:
+        return len(self._desk) > 0 or self._director.has_inserts
+
+
+def _introduce(waiting: WaitingQuestion) -> str:
+    """How the host reads out a question (already masked and screened)."""
+    text = waiting.masked_text.strip()
+    if detect_language(text) == "en":
+        if waiting.askers > 1:
+            return f"{waiting.askers} viewers asked: {text}"
+        return f"A viewer asks: {text}"
+    if waiting.askers > 1:
+        count = _COUNTS[waiting.askers] if waiting.askers <= 10 else str(waiting.askers)
+        return f"有{count}位朋友问到：{text}"
+    return f"有朋友问：{text}"
