@@ -1,0 +1,157 @@
+"""The operator's side: questions from the command line, `anchor ask`, the control topic."""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import io
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import aiomqtt
+import pytest
+from conftest import mosquitto_pub
+
+ROOT = Path(__file__).resolve().parent.parent
+CHANNEL = "ops"
+
+
+def _config(tmp_path: Path, broker=None) -> Path:
+    mqtt = f"mqtt: {{host: {broker.host}, port: {broker.port}}}\n" if broker else ""
+    config = tmp_path / "config.yaml"
+    config.write_text(
+        f"channel: {CHANNEL}\nschedule: {ROOT / 'schedules' / 'union-demo.yaml'}\n"
+        f"avatars_dir: {ROOT / 'avatars'}\nvoices_dir: {ROOT / 'voices'}\n"
+        f"knowledge: {{path: {ROOT / 'knowledge' / 'union-faq.yaml'}}}\n"
+        f"moderation: {{wordlists: [{ROOT / 'moderation' / 'sensitive.txt'}]}}\n"
+        f"store: {{path: {tmp_path / 'anchor.db'}}}\n"
+        "video: {width: 320, height: 180, fps: 30}\n" + mqtt,
+        encoding="utf-8",
+    )
+    return config
+
+
+def _anchor(*args: str, **kwargs) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "anchor", *args], capture_output=True, timeout=180, **kwargs
+    )
+
+
+def test_ask_answers_offline_with_the_contract_keys() -> None:
+    run = _anchor("ask", "--json", "外卖骑手可以加入工会吗")
+    assert run.returncode == 0, run.stderr.decode()
+    answer = json.loads(run.stdout)
+    assert set(answer) == {"id", "answer", "score", "source"}
+    assert answer["source"] == "kb" and answer["id"] and 0.35 <= answer["score"] <= 1
+    assert "工会" in answer["answer"]
+
+    unknown = json.loads(_anchor("ask", "--json", "推荐一部好看的电影").stdout)
+    assert unknown["source"] == "fallback" and unknown["id"] is None
+    assert "12351" in unknown["answer"]
+
+
+def test_ask_with_a_broken_knowledge_base_names_the_line(tmp_path: Path) -> None:
+    kb = tmp_path / "kb.yaml"
+    kb.write_text("entries:\n  - id: a\n    question: 问\n", encoding="utf-8")
+    run = _anchor("ask", "--kb", str(kb), "问")
+    assert run.returncode == 2
+    assert f"{kb}:2: entries.0.answer: required key is missing" in run.stderr.decode()
+
+
+@pytest.mark.slow
+def test_questions_from_the_command_line_and_the_console(tmp_path: Path) -> None:
+    config = _config(tmp_path)
+    run = subprocess.run(
+        [sys.executable, "-m", "anchor", "run", "--config", str(config), "--fast",
+         "--duration", "60s", "--out", str(tmp_path / "x.ts"), "--console",
+         "--question", "工伤认定要多久内申请"],
+        input="我的手机是13900001111，怎么加入工会\n".encode(), capture_output=True, timeout=180,
+    )  # fmt: skip
+    log = run.stderr.decode()
+    assert run.returncode == 0, log[-3000:]
+    assert "有朋友问：工伤认定要多久内申请" in log
+    assert "有朋友问：我的手机是[手机号]，怎么加入工会" in log
+    assert "13900001111" not in log.split("question from the console")[0].split("] ")[-1]
+    export = _anchor("log", "export", "--config", str(config))
+    rows = list(csv.DictReader(io.StringIO(export.stdout.decode("utf-8-sig"))))
+    assert len(rows) == 2 and {row["status"] for row in rows} == {"answered"}
+
+
+async def _events(broker, into: list[dict], ready: asyncio.Event) -> None:
+    async with aiomqtt.Client(broker.host, broker.port) as client:
+        await client.subscribe(f"anchor/{CHANNEL}/events", qos=1)
+        ready.set()
+        async for message in client.messages:
+            into.append(json.loads(message.payload))
+
+
+async def _until(events: list[dict], predicate, limit_s: float = 30) -> dict:
+    async with asyncio.timeout(limit_s):
+        while True:
+            for event in events:
+                if predicate(event):
+                    return event
+            await asyncio.sleep(0.05)  # polling a list filled by another task
+
+
+@pytest.mark.slow
+async def test_the_control_topic_and_a_flood_of_junk(tmp_path: Path, mosquitto) -> None:
+    out = tmp_path / "live.ts"
+    events: list[dict] = []
+    ready = asyncio.Event()
+    listener = asyncio.create_task(_events(mosquitto, events, ready))
+    await ready.wait()
+    engine = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "anchor", "run", "--config", str(_config(tmp_path, mosquitto)),
+        "--duration", "25s", "--out", str(out),
+        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    control = f"anchor/{CHANNEL}/control"
+    try:
+        await _until(events, lambda e: e.get("type") == "speaking")
+        await mosquitto_pub(
+            mosquitto, control, json.dumps({"cmd": "say", "text": "现在插播一条通知。"})
+        )
+        await _until(
+            events, lambda e: e.get("source") == "operator" and "插播" in e.get("text", "")
+        )
+
+        broken = "name: x\nsegments:\n  - id: a\n    title: A\n    points: []\n"
+        await mosquitto_pub(
+            mosquitto, control, json.dumps({"cmd": "load_schedule", "yaml": broken})
+        )
+        refused = await _until(events, lambda e: e.get("type") == "schedule_rejected")
+        assert any(":5:" in error and "points" in error for error in refused["errors"])
+
+        good = (
+            "name: 新节目\nsegments:\n  - id: news\n    title: 新闻\n"
+            "    points: [这是新节目的第一句。]\n"
+        )
+        await mosquitto_pub(mosquitto, control, json.dumps({"cmd": "load_schedule", "yaml": good}))
+        await _until(events, lambda e: e.get("type") == "schedule_loaded")
+        await _until(events, lambda e: e.get("text") == "这是新节目的第一句。")
+
+        junk = [b"not json", b"\x00\x01\x02", json.dumps({"id": 1}).encode(), b"[]", b"x" * 20000]
+        async with aiomqtt.Client(mosquitto.host, mosquitto.port) as flooder:
+            for payload in junk * 200:
+                await flooder.publish(f"anchor/{CHANNEL}/questions", payload, qos=1)
+        await mosquitto_pub(mosquitto, control, json.dumps({"cmd": "dance"}))
+        await _until(events, lambda e: e.get("reason") == "unknown_command")
+        _, stderr = await asyncio.wait_for(engine.communicate(), 120)
+    finally:
+        if engine.returncode is None:
+            engine.kill()
+        listener.cancel()
+    assert engine.returncode == 0, stderr.decode()[-3000:]
+    reasons = {e.get("reason") for e in events if e.get("type") == "rejected"}
+    assert {"not_json", "binary", "wrong_type", "not_object", "too_large"} <= reasons
+    # The picture never stopped: every frame of the 25 s is in the file.
+    probe = await asyncio.to_thread(
+        subprocess.run,
+        ["ffprobe", "-v", "error", "-count_packets", "-select_streams", "v",
+         "-show_entries", "stream=nb_read_packets", "-of", "csv=p=0", str(out)],
+        capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    assert int(probe.stdout.split()[0]) == 25 * 30
