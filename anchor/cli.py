@@ -76,7 +76,10 @@ def build_parser() -> argparse.ArgumentParser:
     check = schedule_commands.add_parser("check", help="report every error with file:line")
     check.add_argument("files", type=Path, nargs="+")
 
-    commands.add_parser("doctor", help="what is installed and how to fix what is missing")
+    doctor = commands.add_parser(
+        "doctor", help="what is installed and reachable, and how to fix it"
+    )
+    doctor.add_argument("--config", type=Path)
     return parser
 
 
@@ -93,7 +96,12 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "doctor":
         from anchor.doctor import run_doctor
 
-        return run_doctor()
+        try:
+            config = _load_config(args.config)
+        except ConfigError as exc:
+            print(f"anchor: {exc}", file=sys.stderr)
+            return EXIT_BAD_INPUT
+        return run_doctor(config)
     return EXIT_BAD_INPUT
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+import socket
 import subprocess
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -69,8 +70,53 @@ def _cjk_font() -> Finding:
 CHECKS: tuple[Callable[[], Finding], ...] = (_espeak, _ffprobe, _x264, _cjk_font)
 
 
-def run_doctor() -> int:
+def _broker(config) -> Finding:
+    mqtt = config.mqtt
+    if not mqtt.host:
+        return Finding("MQTT broker", True, "none configured: questions come from the console/CLI")
+    try:
+        with socket.create_connection((mqtt.host, mqtt.port), timeout=3):
+            pass
+    except OSError as exc:
+        return Finding(
+            "MQTT broker",
+            False,
+            f"{mqtt.host}:{mqtt.port} not reachable: {exc}",
+            "start the broker (apt-get install mosquitto) or fix mqtt.host/port in the config",
+        )
+    return Finding("MQTT broker", True, f"{mqtt.host}:{mqtt.port} accepts connections")
+
+
+def _llm(config) -> Finding:
+    llm = config.llm
+    if not llm.enabled:
+        return Finding("LLM", True, "not enabled: answers come from the knowledge base")
+    import httpx
+
+    url = llm.base_url.rstrip("/") + "/models"
+    try:
+        response = httpx.get(url, timeout=5, trust_env=False)
+    except httpx.HTTPError as exc:
+        return Finding(
+            "LLM",
+            False,
+            f"{url} not reachable: {exc}",
+            "start the local model server (Ollama, vLLM, llama.cpp) or fix llm.base_url",
+        )
+    if response.status_code >= 400:
+        return Finding(
+            "LLM",
+            False,
+            f"{url} answered HTTP {response.status_code}",
+            "check llm.base_url and the API key environment variable",
+        )
+    return Finding("LLM", True, f"{url} answers; model {llm.model}")
+
+
+def run_doctor(config=None) -> int:
     findings = [check() for check in CHECKS]
+    if config is not None:
+        findings += [_broker(config), _llm(config)]
     for finding in findings:
         mark = "ok " if finding.ok else "MISSING"
         line = f"[{mark:7}] {finding.name}: {finding.detail}"

@@ -155,3 +155,60 @@ async def test_the_control_topic_and_a_flood_of_junk(tmp_path: Path, mosquitto) 
         capture_output=True, text=True, check=True,
     )  # fmt: skip
     assert int(probe.stdout.split()[0]) == 25 * 30
+
+
+def test_doctor_names_an_unreachable_broker_and_llm(tmp_path: Path) -> None:
+    import socket
+
+    with socket.socket() as probe:  # a port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    config = tmp_path / "config.yaml"
+    config.write_text(
+        f"mqtt: {{host: 127.0.0.1, port: {port}}}\n"
+        f"llm: {{enabled: true, base_url: 'http://127.0.0.1:{port}/v1'}}\n",
+        encoding="utf-8",
+    )
+    run = _anchor("doctor", "--config", str(config))
+    out = run.stdout.decode()
+    assert run.returncode == 1
+    assert f"[MISSING] MQTT broker: 127.0.0.1:{port} not reachable" in out
+    assert "[MISSING] LLM:" in out and "llm.base_url" in out
+    assert "[ok     ] espeak-ng" in out
+
+
+@pytest.mark.slow
+async def test_the_engine_answers_through_a_local_llm_and_falls_back_when_it_fails(
+    tmp_path: Path,
+) -> None:
+    from openai_stub import OpenAiStub, Reply
+
+    good = Reply(
+        deltas=["可以的，", "新就业形态劳动者都能入会。", "欢迎向当地工会申请。"], gap=0.05
+    )
+    failing = Reply(status=500, error={"error": {"message": "model is loading"}})
+    async with OpenAiStub(good, failing) as server:
+        config = _config(tmp_path)
+        with config.open("a", encoding="utf-8") as file:
+            file.write(
+                f"llm: {{enabled: true, base_url: '{server.base_url}', model: qwen-test,"
+                " first_token_seconds: 2, total_seconds: 5}\n"
+            )
+        engine = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "anchor", "run", "--config", str(config), "--fast",
+            "--duration", "60s", "--out", str(tmp_path / "x.ts"),
+            "--question", "外卖骑手能加入工会吗", "--question", "工伤认定申请时限是多久",
+            stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
+        )  # fmt: skip
+        _, stderr = await asyncio.wait_for(engine.communicate(), 180)
+    log = stderr.decode()
+    assert engine.returncode == 0, log[-3000:]
+    assert "新就业形态劳动者都能入会。" in log, "the model's sentences were aired"
+    assert "model is loading" in log, "the server's own error message is kept"
+    export = await asyncio.to_thread(_anchor, "log", "export", "--config", str(config))
+    rows = list(csv.DictReader(io.StringIO(export.stdout.decode("utf-8-sig"))))
+    sources = sorted(row["source"] for row in rows)
+    assert sources == ["kb", "llm"], rows
+    assert server.requests[0].body["model"] == "qwen-test"
+    grounding = json.dumps(server.requests[0].body["messages"], ensure_ascii=False)
+    assert "外卖骑手" in grounding and "入会" in grounding
