@@ -18,6 +18,9 @@ missing_system_packages() {
   # The broker is needed by the tests and by a channel that takes questions over MQTT.
   { command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ]; } || missing+=(mosquitto)
   command -v mosquitto_pub >/dev/null 2>&1 || missing+=(mosquitto-clients)
+  # OBS Studio (obs-websocket built in) under a virtual screen: the broadcast sink the tests drive.
+  command -v obs >/dev/null 2>&1 || missing+=(obs-studio)
+  command -v Xvfb >/dev/null 2>&1 || missing+=(xvfb)
   if ! { [ -f /usr/share/fonts/truetype/wqy/wqy-microhei.ttc ] ||
          { command -v fc-list >/dev/null 2>&1 && [ -n "$(fc-list :lang=zh 2>/dev/null | head -n 1)" ]; }; }; then
     missing+=(fonts-wqy-microhei)

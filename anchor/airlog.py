@@ -71,6 +71,11 @@ class AirLog:
         if last_line is None:  # nothing of the answer could be aired
             await self._close(entry, aired_at=entry.first_aired or self._now())
 
+    def question_text(self, question_id: str) -> str | None:
+        """The masked question being answered (for the lower third), if it is on air now."""
+        entry = self._open.get(question_id)
+        return None if entry is None else entry.waiting.masked_text
+
     # Called by the playout (synchronously, from the frame loop) -------------------------
 
     def on_air(self, spoken: SpokenLine, stream_time: float) -> None:

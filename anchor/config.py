@@ -265,6 +265,30 @@ class StoreConfig(_Section):
         return _resolve(value, info)
 
 
+class ObsConfig(_Section):
+    """OBS Studio as the broadcast sink, driven over obs-websocket v5 (OBS 28 or newer).
+
+    The engine builds its scene in OBS: a Media Source reading the engine's stream, a caption
+    text source and an optional lower third. The password is read from the environment."""
+
+    enabled: bool = False
+    host: str = "127.0.0.1"
+    port: int = Field(4455, ge=1, le=65535)
+    password_env: str = "ANCHOR_OBS_PASSWORD"
+    scene: str = "Anchor"
+    media_input: str = "Anchor stream"
+    caption_input: str = "Anchor captions"
+    lower_third_input: str | None = "Anchor lower third"  # null: no lower third
+    media_url: str | None = None  # what OBS reads; default: output.url without its options
+    set_program_scene: bool = True
+    caption_delay_seconds: float = Field(1.0, ge=0, le=30)  # OBS shows the stream this late
+    start_streaming: bool = False
+    start_recording: bool = False
+    stats_every_seconds: float = Field(10.0, ge=1, le=600)
+    request_timeout_seconds: float = Field(5.0, gt=0, le=60)
+    max_reconnect_seconds: float = Field(30.0, ge=1, le=600)
+
+
 class Config(_Section):
     """One channel: what it airs, with which voice and avatar, and where the stream goes."""
 
@@ -287,6 +311,7 @@ class Config(_Section):
     knowledge: KnowledgeConfig = Field(default_factory=KnowledgeConfig)
     llm: LlmConfig = Field(default_factory=LlmConfig)
     store: StoreConfig = Field(default_factory=StoreConfig)
+    obs: ObsConfig = Field(default_factory=ObsConfig)
 
     @model_validator(mode="before")
     @classmethod

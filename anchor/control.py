@@ -11,7 +11,7 @@ import logging
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from anchor.director import Director
 from anchor.intake import RejectedInput, parse_control
@@ -22,16 +22,31 @@ log = logging.getLogger(__name__)
 
 EventSink = Callable[[dict[str, Any]], None]
 MAX_CONTROL_BYTES = 256 * 1024
+OBS_COMMANDS = ("start_streaming", "stop_streaming", "start_recording", "stop_recording")
+
+
+class ObsOutputs(Protocol):
+    async def start_streaming(self) -> None: ...
+    async def stop_streaming(self) -> None: ...
+    async def start_recording(self) -> None: ...
+    async def stop_recording(self) -> None: ...
 
 
 class Control:
     def __init__(
-        self, director: Director, rundown: Rundown, *, screen: Screen, events: EventSink
+        self,
+        director: Director,
+        rundown: Rundown,
+        *,
+        screen: Screen,
+        events: EventSink,
+        obs: ObsOutputs | None = None,
     ) -> None:
         self._director = director
         self._rundown = rundown
         self._screen = screen
         self._events = events
+        self._obs = obs
 
     async def take_payload(self, payload: bytes) -> None:
         try:
@@ -57,6 +72,29 @@ class Control:
         elif command.cmd == "resume":
             self._director.resume()
             self._events({"type": "control", "cmd": "resume"})
+        elif command.cmd in OBS_COMMANDS:
+            await self._obs_command(command.cmd)
+
+    async def _obs_command(self, cmd: str) -> None:
+        if self._obs is None:
+            self._events(
+                {
+                    "type": "rejected",
+                    "input": "control",
+                    "reason": "no_obs",
+                    "detail": "OBS is not enabled in the config",
+                }
+            )
+            return
+        try:
+            await getattr(self._obs, cmd)()
+        except Exception as exc:  # OBS's own code and message, reported to the operator
+            log.error("OBS %s failed: %s", cmd, exc)
+            self._events(
+                {"type": "rejected", "input": "control", "reason": "obs_error", "detail": str(exc)}
+            )
+            return
+        self._events({"type": "control", "cmd": cmd})
 
     def say(self, text: str) -> None:
         allowed = self._screen(text)

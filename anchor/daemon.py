@@ -35,7 +35,7 @@ from anchor.encoder import EncoderSettings, ReconnectingEncoder, StreamEncoder
 from anchor.knowledge import KnowledgeBase
 from anchor.linequeue import LineQueue
 from anchor.llm import LlmClient
-from anchor.messages import Question
+from anchor.messages import Priority, Question, SpokenLine
 from anchor.moderation import NEAR_DUPLICATE, Moderator, similarity
 from anchor.mqtt_link import MqttLink
 from anchor.outbox import Outbox
@@ -53,6 +53,7 @@ log = logging.getLogger(__name__)
 STATUS_EVERY_S = 15.0
 REPORT_EVERY_S = 60.0
 TASK_CANCEL_TIMEOUT_S = 5.0
+CAPTION_LINGER_S = 1.0
 EXPIRED_APOLOGY = (
     "刚才有几位朋友的提问等候时间太长，实在抱歉。工会的工作人员会根据记录跟进，也欢迎您再问一次。"
 )
@@ -78,6 +79,7 @@ class Channel:
         self._director: Director | None = None
         self._desk: QuestionDesk | None = None
         self._link: MqttLink | None = None
+        self._obs = None
         self._stop_requested = False
         self._started = time.time()
         self.stats: PlayoutStats | None = None
@@ -129,6 +131,7 @@ class Channel:
             None if options.duration_s is None else self._clock.frames_for(options.duration_s)
         )
         self._link = self._build_link()
+        self._obs = self._build_obs()
         outbox = Outbox(self._link, channel=config.channel)
         airlog = AirLog(store, publish_event=outbox.event, publish_answer=outbox.answer)
         playout = Playout(
@@ -177,7 +180,7 @@ class Channel:
             nudge=rundown.nudge,
             events=outbox.event,
         )
-        control = Control(director, rundown, screen=screen, events=outbox.event)
+        control = Control(director, rundown, screen=screen, events=outbox.event, obs=self._obs)
         if self._link is not None:
             self._link.bind(on_question=reception.take_payload, on_control=control.take_payload)
         self._playout, self._director, self._desk = playout, director, desk
@@ -198,7 +201,11 @@ class Channel:
             background["mqtt-status"] = self._publish_status()
         if options.console:
             background["console"] = self._console(reception)
+        if self._obs is not None:
+            background["obs"] = self._obs.run()
         await self._supervise(playout, background)
+        if self._obs is not None:
+            await self._obs.aclose()
         if self._link is not None:
             await self._link.close()
         self.stats = playout.stats
@@ -262,10 +269,27 @@ class Channel:
             return EXPIRED_APOLOGY
         return None
 
-    def _on_air(self, airlog: AirLog, spoken, stream_time: float) -> None:
+    def _on_air(self, airlog: AirLog, spoken: SpokenLine, stream_time: float) -> None:
         if spoken.line.text:
             log.info("[%s] %s", _format_stream_time(stream_time), spoken.line.text)
         airlog.on_air(spoken, stream_time)
+        if self._obs is not None and spoken.line.text:
+            self._cue_obs(airlog, spoken)
+
+    def _cue_obs(self, airlog: AirLog, spoken: SpokenLine) -> None:
+        """Captions and the lower third change when OBS shows the line, not when it leaves us."""
+        line, rate = spoken.line, self._config.audio.sample_rate
+        at = time.time() + self._config.obs.caption_delay_seconds
+        self._obs.show_caption(line.text, at=at)
+        speech_s = spoken.speech_samples / rate
+        if (len(spoken.samples) - spoken.speech_samples) / rate > CAPTION_LINGER_S + 0.5:
+            self._obs.show_caption(None, at=at + speech_s + CAPTION_LINGER_S)
+        if line.question_id is not None:
+            question = airlog.question_text(line.question_id)
+            if question:
+                self._obs.show_lower_third(f"正在回答：{question}", at=at)
+        elif line.priority is not Priority.ANSWER:  # fillers and apologies keep it
+            self._obs.show_lower_third(None, at=at)
 
     def _on_segment(self, outbox: Outbox, segment: Segment) -> None:
         outbox.event({"type": "segment", "id": segment.id, "title": segment.title})
@@ -283,6 +307,9 @@ class Channel:
             "stream_time": 0.0 if playout is None else round(playout.stream_seconds, 3),
             "questions_waiting": 0 if self._desk is None else len(self._desk),
             "since": self._started,
+            "obs": None
+            if self._obs is None
+            else {"connected": self._obs.connected, **self._obs.stats},
         }
 
     async def _publish_status(self) -> None:
@@ -326,6 +353,24 @@ class Channel:
             password=secret_from_env(mqtt.password_env),
             status=self.status,
         )
+
+    def _build_obs(self):
+        obs = self._config.obs
+        if not obs.enabled:
+            return None
+        from anchor.obs import ObsController
+
+        return ObsController(
+            obs, password=secret_from_env(obs.password_env), media_url=self._media_url_for_obs()
+        )
+
+    def _media_url_for_obs(self) -> str:
+        """What OBS's Media Source opens: the engine's own UDP destination without its options,
+        unless the config names it (an SRT listener, another machine)."""
+        if self._config.obs.media_url:
+            return self._config.obs.media_url
+        url = self._options.output.url
+        return url.split("?", 1)[0] if url.startswith("udp://") else url
 
     def _build_llm(self) -> LlmClient | None:
         llm = self._config.llm

@@ -38,7 +38,10 @@ from anchor.messages import Question
 MAX_ID_CHARS = 128
 MAX_USER_CHARS = 128
 MAX_PLATFORM_CHARS = 64
-CONTROL_COMMANDS = ("say", "load_schedule", "skip", "pause", "resume")
+CONTROL_COMMANDS = (
+    "say", "load_schedule", "skip", "pause", "resume",
+    "start_streaming", "stop_streaming", "start_recording", "stop_recording",
+)  # fmt: skip
 
 _BINARY_BYTES = re.compile(rb"[\x00-\x08\x0b\x0c\x0e-\x1f]")
 _MILLISECONDS_ABOVE = 1e11

@@ -193,3 +193,25 @@ async def mosquitto_pub(
     _, stderr = await process.communicate(data)
     if process.returncode != 0:
         pytest.fail(f"mosquitto_pub failed ({process.returncode}): {stderr.decode().strip()}")
+
+
+# OBS Studio, headless: the harness lives in its own module (tests/obs_harness.py).
+from obs_harness import ObsHarnessError, ObsStudio  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def obs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ObsStudio]:
+    """A headless OBS Studio (under its own Xvfb) shared by one test module.
+
+    Missing packages fail the test rather than skip it, so a green run always means the OBS
+    path was exercised. OBS and Xvfb are killed when the module ends, whatever happened.
+    """
+    try:
+        studio = ObsStudio(tmp_path_factory.mktemp("obs"))
+        studio.start()
+    except ObsHarnessError as exc:
+        pytest.fail(str(exc))
+    try:
+        yield studio
+    finally:
+        studio.close()

@@ -1,0 +1,266 @@
+"""Drives OBS Studio as the broadcast sink, without ever holding up the engine.
+
+`ObsController.run` is the one task that talks to OBS: it connects (capped exponential
+backoff), makes OBS hold the engine's scene, starts streaming/recording when configured, then
+polls OBS's stats and re-checks the scene on every poll. OBS quitting, crashing or restarting
+ends the connection; the task notices, reconnects and rebuilds what is missing. A failed
+request is logged with OBS's own code and comment and never stops the task.
+
+`show_caption` / `show_lower_third` only note the wanted text and its time (the engine calls
+them from its render path); a second task in the same run applies the newest due text, and
+after a reconnect applies it again, since OBS may have lost it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from typing import Any
+
+from anchor.config import ObsConfig
+from anchor.obs.cues import CueSheet
+from anchor.obs.scene import SceneKeeper
+from anchor.obs.session import AUTHENTICATION_FAILED, ObsError, ObsSession, ObsUnavailable
+
+log = logging.getLogger(__name__)
+
+FIRST_RETRY_S = 1.0
+TEXT_RETRY_S = 1.0
+OUTPUT_RUNNING = 500  # obs-websocket RequestStatus::OutputRunning
+OUTPUT_NOT_RUNNING = 501  # RequestStatus::OutputNotRunning
+_STATS_KEYS = (
+    "activeFps",
+    "averageFrameRenderTime",
+    "renderSkippedFrames",
+    "renderTotalFrames",
+    "outputSkippedFrames",
+    "outputTotalFrames",
+)
+
+
+class ObsController:
+    """The engine's hand on OBS. Call everything from the event loop's thread."""
+
+    def __init__(self, config: ObsConfig, *, password: str | None, media_url: str) -> None:
+        self._config = config
+        self._password = password
+        self._scene = SceneKeeper(config, media_url)
+        self._cues: dict[str, CueSheet] = {config.caption_input: CueSheet()}
+        if config.lower_third_input:
+            self._cues[config.lower_third_input] = CueSheet()
+        self._cue_added = asyncio.Event()
+        self._session: ObsSession | None = None
+        self._want_streaming = config.start_streaming
+        self._want_recording = config.start_recording
+        self._state = ""
+        self._problems: dict[str, str] = {}  # step → the refusal last logged for it
+        self.connected = False
+        self.stats: dict[str, Any] = {}
+
+    # What the engine calls: never waits on OBS.
+
+    def show_caption(self, text: str | None, *, at: float) -> None:
+        """Show `text` (None hides the caption) from wall time `at` (``time.time()``)."""
+        self._cue(self._config.caption_input, text, at)
+
+    def show_lower_third(self, text: str | None, *, at: float) -> None:
+        if self._config.lower_third_input:
+            self._cue(self._config.lower_third_input, text, at)
+
+    def _cue(self, input_name: str, text: str | None, at: float) -> None:
+        self._cues[input_name].cue(text, at)
+        self._cue_added.set()
+
+    # Outputs, on an operator's command: OBS's refusal is raised with its code and comment.
+
+    async def start_streaming(self) -> None:
+        await self._output("StartStream", ok=OUTPUT_RUNNING)
+        self._want_streaming = True
+
+    async def stop_streaming(self) -> None:
+        self._want_streaming = False
+        await self._output("StopStream", ok=OUTPUT_NOT_RUNNING)
+
+    async def start_recording(self) -> None:
+        await self._output("StartRecord", ok=OUTPUT_RUNNING)
+        self._want_recording = True
+
+    async def stop_recording(self) -> str | None:
+        """Stop recording; the recorded file's path as OBS reports it."""
+        self._want_recording = False
+        data = await self._output("StopRecord", ok=OUTPUT_NOT_RUNNING)
+        return data.get("outputPath")
+
+    async def _output(self, request_type: str, *, ok: int) -> dict[str, Any]:
+        session = self._session
+        if session is None:
+            raise ObsUnavailable(request_type, "not connected to OBS")
+        try:
+            return await session.request(request_type)
+        except ObsError as exc:
+            if exc.code == ok:
+                return {}
+            raise
+
+    # The task.
+
+    async def run(self) -> None:
+        """Forever: connect, keep the scene, poll stats; reconnect when OBS goes away."""
+        config = self._config
+        delay = FIRST_RETRY_S
+        while True:
+            try:
+                session = await ObsSession.open(
+                    config.host,
+                    config.port,
+                    self._password,
+                    request_timeout=config.request_timeout_seconds,
+                )
+            except ObsError as exc:
+                hint = ""
+                if exc.code == AUTHENTICATION_FAILED:
+                    hint = (
+                        f"; the password comes from the environment variable {config.password_env}"
+                    )
+                self._change_state(str(exc), f"OBS at {config.host}:{config.port}: {exc}{hint}")
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, config.max_reconnect_seconds)
+                continue
+            delay = FIRST_RETRY_S
+            try:
+                await self._serve(session)
+            except ObsUnavailable as exc:
+                log.debug("dropping the OBS connection: %s", exc)
+            except Exception:
+                log.exception("OBS controller error; reconnecting")
+                await asyncio.sleep(config.max_reconnect_seconds)
+            finally:
+                self._session = None
+                self.connected = False
+                await session.aclose()
+            self._change_state("lost", "lost the connection to OBS; reconnecting")
+
+    async def _serve(self, session: ObsSession) -> None:
+        """Until the connection ends: the scene and stats task, and the text task."""
+        version = await session.request("GetVersion")
+        self._session = session
+        self.connected = True
+        self._problems.clear()
+        self._change_state(
+            "connected",
+            f"connected to OBS {version.get('obsVersion')} at "
+            f"{self._config.host}:{self._config.port}",
+        )
+        for sheet in self._cues.values():
+            sheet.forget_shown()
+        ready = asyncio.Event()
+        tasks = [
+            asyncio.create_task(self._keep(session, ready), name="obs-scene"),
+            asyncio.create_task(self._apply_texts(session, ready), name="obs-texts"),
+            asyncio.create_task(session.wait_closed(), name="obs-link"),
+        ]
+        try:
+            done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+            for task in done:
+                task.result()
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def _keep(self, session: ObsSession, ready: asyncio.Event) -> None:
+        """Build the scene, start the wanted outputs, then poll stats and re-check the scene."""
+        await self._attempt("prepare", self._scene.prepare(session))
+        await self._attempt("scene", self._ensure(session))
+        if self._config.set_program_scene:
+            await self._attempt("program", self._scene.show_program(session))
+        ready.set()
+        if self._want_streaming:
+            await self._attempt("stream", self._output("StartStream", ok=OUTPUT_RUNNING))
+        if self._want_recording:
+            await self._attempt("record", self._output("StartRecord", ok=OUTPUT_RUNNING))
+        while True:
+            await self._attempt("stats", self._poll_stats(session))
+            await asyncio.sleep(self._config.stats_every_seconds)
+            await self._attempt("scene", self._ensure(session))
+
+    async def _attempt(self, step: str, request) -> bool:
+        """Run one step; OBS's refusal is logged (once while it repeats), never raised.
+
+        Losing OBS is raised, so the connection is dropped and made again.
+        """
+        try:
+            await request
+        except ObsUnavailable:
+            raise
+        except ObsError as exc:
+            problem = str(exc)
+            if self._problems.get(step) != problem:
+                log.error("%s", problem)
+                self._problems[step] = problem
+            return False
+        self._problems.pop(step, None)
+        return True
+
+    async def _ensure(self, session: ObsSession) -> None:
+        texts = {name: sheet.current for name, sheet in self._cues.items()}
+        for name in await self._scene.ensure(session, texts):
+            if name in self._cues:
+                self._cues[name].shown = texts[name]
+
+    async def _poll_stats(self, session: ObsSession) -> None:
+        stats = await session.request("GetStats")
+        stream = await session.request("GetStreamStatus")
+        record = await session.request("GetRecordStatus")
+        snapshot = {key: stats[key] for key in _STATS_KEYS if key in stats}
+        snapshot["streaming"] = bool(stream.get("outputActive"))
+        snapshot["recording"] = bool(record.get("outputActive"))
+        if snapshot["streaming"]:
+            snapshot["outputCongestion"] = stream.get("outputCongestion")
+            snapshot["streamReconnecting"] = bool(stream.get("outputReconnecting"))
+        self.stats = snapshot
+
+    async def _apply_texts(self, session: ObsSession, ready: asyncio.Event) -> None:
+        """Apply the newest due text of each source; sleep until the next cue or a new one."""
+        await ready.wait()
+        while True:
+            self._cue_added.clear()
+            now = time.time()
+            failed = False
+            for name, sheet in self._cues.items():
+                sheet.advance(now)
+                if sheet.stale:
+                    failed |= not await self._apply_text(session, name, sheet)
+            waits = [
+                sheet.next_at - now for sheet in self._cues.values() if sheet.next_at is not None
+            ]
+            if failed:
+                waits.append(TEXT_RETRY_S)
+            timeout = max(0.0, min(waits)) if waits else None
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._cue_added.wait(), timeout)
+
+    async def _apply_text(self, session: ObsSession, name: str, sheet: CueSheet) -> bool:
+        text = sheet.current
+        request = session.request(
+            "SetInputSettings",
+            {"inputName": name, "inputSettings": {"text": text}, "overlay": True},
+        )
+        if not await self._attempt(f"text:{name}", request):
+            return False
+        sheet.shown = text
+        return True
+
+    def _change_state(self, state: str, message: str) -> None:
+        if state != self._state:
+            self._state = state
+            (log.info if state == "connected" else log.warning)("%s", message)
+
+    async def aclose(self) -> None:
+        """Drop the connection if `run` was not cancelled first; OBS keeps its outputs."""
+        session, self._session = self._session, None
+        self.connected = False
+        if session is not None:
+            await session.aclose()

@@ -1,0 +1,279 @@
+"""The engine's scene in OBS: a Media Source reading the stream, a caption, a lower third.
+
+`SceneKeeper.ensure` is idempotent and cheap when nothing is missing (two requests), so it
+runs on every stats poll: whatever a person deleted (the scene, an input, an item) comes back,
+and duplicates of our items in the scene are removed. Inputs are found by name across all of
+OBS, so an input a person moved to another scene is added to ours, never created twice.
+
+Text sources differ by platform (FreeType on Linux and macOS, GDI+ on Windows); the kind is
+chosen from what this OBS offers, with a font that has Chinese glyphs.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from anchor.config import ObsConfig
+from anchor.obs.session import ObsError, ObsSession
+
+log = logging.getLogger(__name__)
+
+MEDIA_KIND = "ffmpeg_source"
+FREETYPE_TEXT = "text_ft2_source"
+GDIPLUS_TEXT = "text_gdiplus"
+FREETYPE_FACE = "WenQuanYi Micro Hei"
+GDIPLUS_FACE = "Microsoft YaHei"
+ALREADY_EXISTS = 601  # obs-websocket RequestStatus::ResourceAlreadyExists
+ALIGN_TOP_LEFT = 5  # OBS_ALIGN_LEFT | OBS_ALIGN_TOP
+ALIGN_BOTTOM_CENTER = 8  # OBS_ALIGN_BOTTOM, centred horizontally
+WHITE = 0xFFFFFFFF
+
+
+@dataclass(frozen=True, slots=True)
+class Canvas:
+    width: int
+    height: int
+
+
+@dataclass(frozen=True, slots=True)
+class Wanted:
+    """One input our scene must hold, how to create it and where it sits."""
+
+    name: str
+    kind: str
+    settings: dict[str, Any]
+    transform: dict[str, Any]
+    bottom: bool = False  # the picture goes under the texts
+
+
+class SceneKeeper:
+    """Makes OBS hold the engine's scene; call `prepare` once per connection, then `ensure`."""
+
+    def __init__(self, config: ObsConfig, media_url: str) -> None:
+        self._config = config
+        self._media_url = media_url
+        self._canvas = Canvas(1280, 720)
+        self._text_kind = f"{FREETYPE_TEXT}_v2"
+
+    async def prepare(self, session: ObsSession) -> None:
+        """Learn this OBS's canvas and text kind; make the media input read our stream."""
+        video = await session.request("GetVideoSettings")
+        self._canvas = Canvas(int(video["baseWidth"]), int(video["baseHeight"]))
+        kinds = (await session.request("GetInputKindList"))["inputKinds"]
+        self._text_kind = pick_text_kind(kinds)
+        await self._retarget_media(session)
+
+    @property
+    def media_settings(self) -> dict[str, Any]:
+        """Settings of OBS 29's ffmpeg_source (names checked with GetInputDefaultSettings)."""
+        return {
+            "is_local_file": False,
+            "input": self._media_url,
+            "input_format": "mpegts",
+            "restart_on_activate": True,
+            "reconnect_delay_sec": 1,
+            "buffering_mb": 1,
+            "hw_decode": False,
+            "close_when_inactive": False,
+            "clear_on_media_end": False,
+        }
+
+    async def ensure(self, session: ObsSession, texts: dict[str, str]) -> list[str]:
+        """Create what is missing, drop duplicate items; returns the names of inputs created.
+
+        `texts` gives the text a text input is created with (input name → text).
+        """
+        config = self._config
+        scenes = (await session.request("GetSceneList"))["scenes"]
+        if config.scene not in {scene["sceneName"] for scene in scenes}:
+            log.info("creating the OBS scene %r", config.scene)
+            await _ignore_existing(session.request("CreateScene", {"sceneName": config.scene}))
+        items = (await session.request("GetSceneItemList", {"sceneName": config.scene}))[
+            "sceneItems"
+        ]
+        inputs: dict[str, str] | None = None
+        created: list[str] = []
+        for wanted in self._wanted(texts):
+            ours = [item for item in items if item["sourceName"] == wanted.name]
+            for duplicate in ours[1:]:
+                log.info("removing a duplicate of %r from the OBS scene", wanted.name)
+                await session.request(
+                    "RemoveSceneItem",
+                    {"sceneName": config.scene, "sceneItemId": duplicate["sceneItemId"]},
+                )
+            if ours:
+                continue
+            if inputs is None:
+                listed = (await session.request("GetInputList"))["inputs"]
+                inputs = {entry["inputName"]: entry["inputKind"] for entry in listed}
+            if await self._place(session, wanted, inputs.get(wanted.name)):
+                created.append(wanted.name)
+        return created
+
+    async def show_program(self, session: ObsSession) -> None:
+        await session.request("SetCurrentProgramScene", {"sceneName": self._config.scene})
+
+    async def _place(self, session: ObsSession, wanted: Wanted, existing_kind: str | None) -> bool:
+        """Put `wanted` in our scene; True when the input itself was created."""
+        scene = self._config.scene
+        if existing_kind is None:
+            log.info("creating the OBS input %r (%s)", wanted.name, wanted.kind)
+            data = await session.request(
+                "CreateInput",
+                {
+                    "sceneName": scene,
+                    "inputName": wanted.name,
+                    "inputKind": wanted.kind,
+                    "inputSettings": wanted.settings,
+                    "sceneItemEnabled": True,
+                },
+            )
+        elif not _same_kind(existing_kind, wanted.kind):
+            raise ObsError(
+                "CreateSceneItem",
+                None,
+                f"an input named {wanted.name!r} exists with kind {existing_kind!r}, "
+                f"not {wanted.kind!r}; rename it or change the name in the config",
+            )
+        else:
+            log.info("adding the existing OBS input %r to the scene %r", wanted.name, scene)
+            data = await session.request(
+                "CreateSceneItem",
+                {"sceneName": scene, "sourceName": wanted.name, "sceneItemEnabled": True},
+            )
+        item = {"sceneName": scene, "sceneItemId": data["sceneItemId"]}
+        await session.request(
+            "SetSceneItemTransform", {**item, "sceneItemTransform": wanted.transform}
+        )
+        if wanted.bottom:
+            await session.request("SetSceneItemIndex", {**item, "sceneItemIndex": 0})
+        return existing_kind is None
+
+    async def _retarget_media(self, session: ObsSession) -> None:
+        """An existing media input may read an old URL (the engine's port changed): fix it.
+
+        Only when something differs, since new settings restart the Media Source.
+        """
+        try:
+            current = (
+                await session.request("GetInputSettings", {"inputName": self._config.media_input})
+            )["inputSettings"]
+        except ObsError as exc:
+            if exc.code == 600:  # ResourceNotFound: ensure() creates it
+                return
+            raise
+        wanted = self.media_settings
+        if any(current.get(key) != value for key, value in wanted.items()):
+            log.info("pointing the OBS input %r at the engine's stream", self._config.media_input)
+            await session.request(
+                "SetInputSettings",
+                {"inputName": self._config.media_input, "inputSettings": wanted, "overlay": True},
+            )
+
+    def _wanted(self, texts: dict[str, str]) -> list[Wanted]:
+        config, canvas = self._config, self._canvas
+        wanted = [
+            Wanted(
+                config.media_input,
+                MEDIA_KIND,
+                self.media_settings,
+                {
+                    "positionX": 0.0,
+                    "positionY": 0.0,
+                    "alignment": ALIGN_TOP_LEFT,
+                    "boundsType": "OBS_BOUNDS_SCALE_INNER",
+                    "boundsAlignment": 0,
+                    "boundsWidth": float(canvas.width),
+                    "boundsHeight": float(canvas.height),
+                },
+                bottom=True,
+            ),
+            Wanted(
+                config.caption_input,
+                self._text_kind,
+                self._text_settings(texts.get(config.caption_input, ""), 0.055, 0.9, "center"),
+                {
+                    "positionX": canvas.width / 2,
+                    "positionY": canvas.height * 0.96,
+                    "alignment": ALIGN_BOTTOM_CENTER,
+                    "boundsType": "OBS_BOUNDS_MAX_ONLY",
+                    "boundsAlignment": ALIGN_BOTTOM_CENTER,
+                    "boundsWidth": canvas.width * 0.94,
+                    "boundsHeight": canvas.height * 0.3,
+                },
+            ),
+        ]
+        if config.lower_third_input:
+            wanted.append(
+                Wanted(
+                    config.lower_third_input,
+                    self._text_kind,
+                    self._text_settings(texts.get(config.lower_third_input, ""), 0.04, 0.6, "left"),
+                    {
+                        "positionX": canvas.width * 0.03,
+                        "positionY": canvas.height * 0.04,
+                        "alignment": ALIGN_TOP_LEFT,
+                        "boundsType": "OBS_BOUNDS_MAX_ONLY",
+                        "boundsAlignment": ALIGN_TOP_LEFT,
+                        "boundsWidth": canvas.width * 0.62,
+                        "boundsHeight": canvas.height * 0.2,
+                    },
+                )
+            )
+        return wanted
+
+    def _text_settings(self, text: str, size: float, width: float, align: str) -> dict[str, Any]:
+        """Legible over any picture: white with a dark outline (and a shadow or a backdrop)."""
+        canvas = self._canvas
+        font_size = max(12, round(canvas.height * size))
+        wrap_width = round(canvas.width * width)
+        if self._text_kind.startswith(GDIPLUS_TEXT):
+            return {
+                "text": text,
+                "font": {"face": GDIPLUS_FACE, "size": font_size, "style": "Regular", "flags": 0},
+                "outline": True,
+                "outline_size": max(2, font_size // 12),
+                "outline_color": 0xFF000000,
+                "bk_color": 0xFF000000,
+                "bk_opacity": 40,
+                "align": align,
+                "extents": True,
+                "extents_cx": wrap_width,
+                "extents_cy": font_size * 3,
+                "extents_wrap": True,
+            }
+        return {
+            "text": text,
+            "font": {"face": FREETYPE_FACE, "size": font_size, "style": "Regular", "flags": 0},
+            "outline": True,
+            "drop_shadow": True,
+            "color1": WHITE,
+            "color2": WHITE,
+            "antialiasing": True,
+            "word_wrap": True,
+            "custom_width": wrap_width,
+        }
+
+
+def pick_text_kind(kinds: list[str]) -> str:
+    """The newest FreeType text kind if this OBS has one, else the newest GDI+ one."""
+    for family in (FREETYPE_TEXT, GDIPLUS_TEXT):
+        versions = sorted(kind for kind in kinds if kind.startswith(family))
+        if versions:
+            return versions[-1]
+    raise ObsError("GetInputKindList", None, "this OBS has no FreeType or GDI+ text source")
+
+
+def _same_kind(existing: str, wanted: str) -> bool:
+    """``text_ft2_source_v2`` and ``text_ft2_source`` are the same source, other versions."""
+    return existing.rsplit("_v", 1)[0] == wanted.rsplit("_v", 1)[0]
+
+
+async def _ignore_existing(request) -> None:
+    try:
+        await request
+    except ObsError as exc:
+        if exc.code != ALREADY_EXISTS:
+            raise
