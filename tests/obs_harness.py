@@ -65,11 +65,14 @@ class ObsProbe:
     """A minimal synchronous obs-websocket v5 client (JSON protocol) for test assertions."""
 
     def __init__(self, host: str, port: int, password: str, *, timeout: float = 10.0) -> None:
-        self._ws: ClientConnection = connect(
-            f"ws://{host}:{port}",
-            subprotocols=["obswebsocket.json"],
-            open_timeout=timeout,
-            max_size=2**25,
+        self._connection = contextlib.ExitStack()
+        self._ws: ClientConnection = self._connection.enter_context(
+            connect(
+                f"ws://{host}:{port}",
+                subprotocols=["obswebsocket.json"],
+                open_timeout=timeout,
+                max_size=2**25,
+            )
         )
         self._timeout = timeout
         try:
@@ -86,7 +89,7 @@ class ObsProbe:
             self._ws.send(json.dumps({"op": 1, "d": identify}))
             self._receive(op=2)
         except BaseException:
-            self._ws.close()
+            self._connection.close()
             raise
 
     def _receive(self, *, op: int, request_id: str | None = None) -> dict[str, Any]:
@@ -111,7 +114,7 @@ class ObsProbe:
         return response.get("responseData") or {}
 
     def close(self) -> None:
-        self._ws.close()
+        self._connection.close()
 
     def __enter__(self) -> ObsProbe:
         return self
@@ -199,6 +202,23 @@ class ObsStudio:
             },
         )
 
+        # An empty scene collection (one empty scene), so OBS neither warns nor adds defaults.
+        scene = {"id": "scene", "versioned_id": "scene", "name": "Scene", "settings": {"items": []}}
+        collection = {
+            "name": COLLECTION,
+            "current_scene": "Scene",
+            "current_program_scene": "Scene",
+            "scene_order": [{"name": "Scene"}],
+            "sources": [scene],
+            "groups": [],
+            "transitions": [],
+            "current_transition": "Fade",
+            "transition_duration": 300,
+        }
+        (self.config_dir / "basic" / "scenes" / f"{COLLECTION}.json").write_text(
+            json.dumps(collection), encoding="utf-8"
+        )
+
     @property
     def running(self) -> bool:
         return self._obs is not None and self._obs.poll() is None
@@ -236,7 +256,6 @@ class ObsStudio:
                     self.obs,
                     "--multi",
                     "--disable-updater",
-                    "--disable-shutdown-check",
                     "--disable-missing-files-check",
                     "--profile",
                     PROFILE,

@@ -119,12 +119,7 @@ class ObsController:
                     request_timeout=config.request_timeout_seconds,
                 )
             except ObsError as exc:
-                hint = ""
-                if exc.code == AUTHENTICATION_FAILED:
-                    hint = (
-                        f"; the password comes from the environment variable {config.password_env}"
-                    )
-                self._change_state(str(exc), f"OBS at {config.host}:{config.port}: {exc}{hint}")
+                self._change_state(str(exc), self._unreachable(exc))
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, config.max_reconnect_seconds)
                 continue
@@ -252,6 +247,15 @@ class ObsController:
             return False
         sheet.shown = text
         return True
+
+    def _unreachable(self, exc: ObsError) -> str:
+        config = self._config
+        message = f"OBS at {config.host}:{config.port} is not available: {exc.comment}"
+        if exc.code is not None:
+            message += f" (code {exc.code})"
+        if exc.code == AUTHENTICATION_FAILED:
+            message += f"; its password is read from the environment variable {config.password_env}"
+        return message + "; retrying"
 
     def _change_state(self, state: str, message: str) -> None:
         if state != self._state:

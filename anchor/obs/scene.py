@@ -67,7 +67,7 @@ class SceneKeeper:
 
     @property
     def media_settings(self) -> dict[str, Any]:
-        """Settings of OBS 29's ffmpeg_source (names checked with GetInputDefaultSettings)."""
+        """Our MPEG-TS, read live: reconnect quickly, buffer little, keep the last frame."""
         return {
             "is_local_file": False,
             "input": self._media_url,

@@ -143,8 +143,11 @@ class ObsSession:
         return response.responseData or {}
 
     async def aclose(self) -> None:
+        receiver = self._client.recv_task
         with contextlib.suppress(Exception):
             await asyncio.wait_for(self._client.disconnect(), CLOSE_TIMEOUT_S)
+        if receiver is not None and receiver.done() and not receiver.cancelled():
+            receiver.exception()  # retrieved, so a receive error is not reported as unhandled
 
 
 def _describe(exc: BaseException) -> str:
