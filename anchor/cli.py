@@ -242,10 +242,15 @@ async def _serve(channel) -> int:
             loop.add_signal_handler(sig, on_signal)
         except NotImplementedError:  # Windows: no loop signal handlers
             signal.signal(sig, lambda *_: loop.call_soon_threadsafe(on_signal))
+    from anchor.daemon import StartupError
+
     try:
         await channel.run()
     except asyncio.CancelledError:
         return EXIT_INTERRUPTED
+    except StartupError as exc:
+        print(f"anchor: cannot start:\n{exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
     return 0
 
 

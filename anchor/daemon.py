@@ -24,19 +24,19 @@ from typing import Any
 
 from anchor.airlog import AirLog
 from anchor.answerer import Answerer
-from anchor.avatar.pack import AvatarPack
+from anchor.avatar.pack import AvatarError, AvatarPack
 from anchor.avatar.renderer import AvatarRenderer
 from anchor.clock import MediaClock
-from anchor.config import Config, load_voice_profile, secret_from_env
+from anchor.config import Config, ConfigError, load_voice_profile, secret_from_env
 from anchor.control import Control
 from anchor.desk import QuestionDesk, WaitingQuestion
 from anchor.director import Director
 from anchor.encoder import EncoderSettings, ReconnectingEncoder, StreamEncoder
-from anchor.knowledge import KnowledgeBase
+from anchor.knowledge import KnowledgeBase, KnowledgeError
 from anchor.linequeue import LineQueue
 from anchor.llm import LlmClient
 from anchor.messages import Priority, Question, SpokenLine
-from anchor.moderation import NEAR_DUPLICATE, Moderator, similarity
+from anchor.moderation import NEAR_DUPLICATE, ModerationError, Moderator, similarity
 from anchor.mqtt_link import MqttLink
 from anchor.outbox import Outbox
 from anchor.output import OutputTarget, redact_url
@@ -46,7 +46,7 @@ from anchor.rundown import Rundown
 from anchor.schedule import Schedule, Segment
 from anchor.speaker import Speaker
 from anchor.speech.registry import create_voice
-from anchor.store import Store
+from anchor.store import Store, StoreError
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +57,10 @@ CAPTION_LINGER_S = 1.0
 EXPIRED_APOLOGY = (
     "刚才有几位朋友的提问等候时间太长，实在抱歉。工会的工作人员会根据记录跟进，也欢迎您再问一次。"
 )
+
+
+class StartupError(Exception):
+    """A part the channel needs could not be loaded; the message names the file and the problem."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,12 +96,19 @@ class Channel:
 
     async def run(self) -> PlayoutStats:
         config = self._config
-        store = await Store.open(config.store.path)
+        try:
+            store = await Store.open(config.store.path)
+        except StoreError as exc:
+            raise StartupError(str(exc)) from exc
         voice = None
         llm = None
         try:
-            moderator = await asyncio.to_thread(Moderator, config.moderation.wordlists)
-            knowledge = await KnowledgeBase.aload(config.knowledge.path)
+            try:
+                moderator = await asyncio.to_thread(Moderator, config.moderation.wordlists)
+                knowledge = await KnowledgeBase.aload(config.knowledge.path)
+                profile = load_voice_profile(config.voices_dir, config.voice)
+            except (ModerationError, KnowledgeError, ConfigError) as exc:
+                raise StartupError(str(exc)) from exc
             llm = self._build_llm()
             answerer = Answerer(
                 knowledge,
@@ -107,8 +118,11 @@ class Channel:
                 filler=config.llm.filler,
                 filler_after_seconds=config.llm.filler_after_seconds,
             )
-            voice = create_voice(load_voice_profile(config.voices_dir, config.voice))
-            renderer = await asyncio.to_thread(self._build_renderer)
+            voice = create_voice(profile)
+            try:
+                renderer = await asyncio.to_thread(self._build_renderer)
+            except AvatarError as exc:
+                raise StartupError(str(exc)) from exc
             return await self._run_show(store, moderator, answerer, voice, renderer)
         finally:
             if voice is not None:

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import aiomqtt
 import pytest
+from configs import write_config
 from conftest import mosquitto_pub
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -20,17 +21,7 @@ CHANNEL = "ops"
 
 def _config(tmp_path: Path, broker=None) -> Path:
     mqtt = f"mqtt: {{host: {broker.host}, port: {broker.port}}}\n" if broker else ""
-    config = tmp_path / "config.yaml"
-    config.write_text(
-        f"channel: {CHANNEL}\nschedule: {ROOT / 'schedules' / 'union-demo.yaml'}\n"
-        f"avatars_dir: {ROOT / 'avatars'}\nvoices_dir: {ROOT / 'voices'}\n"
-        f"knowledge: {{path: {ROOT / 'knowledge' / 'union-faq.yaml'}}}\n"
-        f"moderation: {{wordlists: [{ROOT / 'moderation' / 'sensitive.txt'}]}}\n"
-        f"store: {{path: {tmp_path / 'anchor.db'}}}\n"
-        "video: {width: 320, height: 180, fps: 30}\n" + mqtt,
-        encoding="utf-8",
-    )
-    return config
+    return write_config(tmp_path, extra=f"channel: {CHANNEL}\n" + mqtt)
 
 
 def _anchor(*args: str, **kwargs) -> subprocess.CompletedProcess:

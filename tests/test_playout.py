@@ -11,6 +11,7 @@ from pathlib import Path
 import av
 import numpy as np
 import pytest
+from configs import write_config
 
 from anchor.clock import MediaClock
 from anchor.linequeue import LineQueue
@@ -88,11 +89,8 @@ def test_the_host_stays_alive_when_nothing_is_said(tmp_path: Path) -> None:
     """An idle-only schedule: long silences, yet the picture breathes and blinks."""
     schedule = tmp_path / "quiet.yaml"
     schedule.write_text("name: quiet\nidle:\n  - 有问题欢迎留言。\n", encoding="utf-8")
-    config = tmp_path / "config.yaml"
-    config.write_text(
-        f"schedule: {schedule}\navatars_dir: {ROOT / 'avatars'}\nvoices_dir: {ROOT / 'voices'}\n"
-        "video: {width: 640, height: 360, fps: 30}\nidle: {interval_seconds: 30}\n",
-        encoding="utf-8",
+    config = write_config(
+        tmp_path, width=640, height=360, schedule=schedule, extra="idle: {interval_seconds: 30}\n"
     )
     out = tmp_path / "quiet.ts"
     run = subprocess.run(

@@ -15,6 +15,7 @@ import aiomqtt
 import av
 import numpy as np
 import pytest
+from configs import write_config
 
 from anchor.knowledge import KnowledgeBase
 
@@ -24,19 +25,8 @@ pytestmark = pytest.mark.slow
 
 
 def _config(tmp_path: Path, broker, *, schedule: Path | None = None) -> Path:
-    config = tmp_path / "config.yaml"
-    config.write_text(
-        f"channel: {CHANNEL}\n"
-        f"schedule: {schedule or ROOT / 'schedules' / 'union-demo.yaml'}\n"
-        f"avatars_dir: {ROOT / 'avatars'}\nvoices_dir: {ROOT / 'voices'}\n"
-        f"knowledge: {{path: {ROOT / 'knowledge' / 'union-faq.yaml'}}}\n"
-        f"moderation: {{wordlists: [{ROOT / 'moderation' / 'sensitive.txt'}]}}\n"
-        f"store: {{path: {tmp_path / 'anchor.db'}}}\n"
-        "video: {width: 320, height: 180, fps: 30}\n"
-        f"mqtt: {{host: {broker.host}, port: {broker.port}, max_reconnect_seconds: 2}}\n",
-        encoding="utf-8",
-    )
-    return config
+    mqtt = f"mqtt: {{host: {broker.host}, port: {broker.port}, max_reconnect_seconds: 2}}\n"
+    return write_config(tmp_path, schedule=schedule, extra=f"channel: {CHANNEL}\n" + mqtt)
 
 
 async def _start_engine(config: Path, out: Path, *args: str) -> asyncio.subprocess.Process:

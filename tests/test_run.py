@@ -12,6 +12,7 @@ from pathlib import Path
 import av
 import numpy as np
 import pytest
+from configs import write_config
 
 ROOT = Path(__file__).resolve().parent.parent
 FPS, RATE = 30, 48000
@@ -42,16 +43,7 @@ def _probe(path: Path) -> dict:
 
 
 def _small_config(tmp_path: Path, width: int = 640, height: int = 360) -> Path:
-    """A config like the shipped one but smaller, with paths pointing back into the project."""
-    config = tmp_path / "config.yaml"
-    config.write_text(
-        f"schedule: {ROOT / 'schedules' / 'union-demo.yaml'}\n"
-        f"avatars_dir: {ROOT / 'avatars'}\n"
-        f"voices_dir: {ROOT / 'voices'}\n"
-        f"video: {{width: {width}, height: {height}, fps: {FPS}}}\n",
-        encoding="utf-8",
-    )
-    return config
+    return write_config(tmp_path, width=width, height=height)
 
 
 def _decode(path: Path) -> tuple[list[np.ndarray], np.ndarray]:
@@ -225,3 +217,18 @@ def test_schedule_check_reports_file_and_line(tmp_path: Path) -> None:
         text=True,
     )
     assert ok.returncode == 0, ok.stderr
+
+
+def test_a_missing_word_list_stops_the_start_with_its_name(tmp_path: Path) -> None:
+    config = write_config(tmp_path)
+    text = config.read_text(encoding="utf-8").splitlines()
+    gone = f"moderation: {{wordlists: [{tmp_path / 'gone.txt'}]}}"
+    text = [gone if line.startswith("moderation:") else line for line in text]
+    config.write_text("\n".join(text) + "\n", encoding="utf-8")
+    run = subprocess.run(
+        _anchor("run", "--config", str(config), "--out", str(tmp_path / "x.ts")),
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert run.returncode == 2
+    assert f"cannot start:\n{tmp_path / 'gone.txt'}: cannot read word list" in run.stderr
+    assert "Traceback" not in run.stderr

@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 import pytest
+from configs import write_config
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -21,15 +22,7 @@ def _free_port(kind: int = socket.SOCK_STREAM) -> int:
 
 
 def _config(tmp_path: Path) -> Path:
-    config = tmp_path / "config.yaml"
-    config.write_text(
-        f"schedule: {ROOT / 'schedules' / 'union-demo.yaml'}\n"
-        f"avatars_dir: {ROOT / 'avatars'}\n"
-        f"voices_dir: {ROOT / 'voices'}\n"
-        "video: {width: 320, height: 180, fps: 30}\n",
-        encoding="utf-8",
-    )
-    return config
+    return write_config(tmp_path)
 
 
 def _receiver(args: list[str], out: Path) -> subprocess.Popen:

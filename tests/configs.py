@@ -1,0 +1,30 @@
+"""Channel configs for tests: the project's own schedule, avatar, voice, knowledge and word list,
+with the store and anything extra in the test's temporary folder."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def write_config(
+    tmp_path: Path,
+    *,
+    width: int = 320,
+    height: int = 180,
+    schedule: Path | None = None,
+    extra: str = "",
+) -> Path:
+    config = tmp_path / "config.yaml"
+    config.write_text(
+        f"schedule: {schedule or ROOT / 'schedules' / 'union-demo.yaml'}\n"
+        f"avatars_dir: {ROOT / 'avatars'}\n"
+        f"voices_dir: {ROOT / 'voices'}\n"
+        f"knowledge: {{path: {ROOT / 'knowledge' / 'union-faq.yaml'}}}\n"
+        f"moderation: {{wordlists: [{ROOT / 'moderation' / 'sensitive.txt'}]}}\n"
+        f"store: {{path: {tmp_path / 'anchor.db'}}}\n"
+        f"video: {{width: {width}, height: {height}, fps: 30}}\n" + extra,
+        encoding="utf-8",
+    )
+    return config
