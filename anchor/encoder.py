@@ -43,6 +43,7 @@ class EncoderSettings:
     keyframe_seconds: float = 2.0
     audio_bitrate_kbps: int = 128
     threads: int = 0  # 0: let x264 choose
+    audio: bool = True  # False: picture only (no AAC stream; samples given to write are ignored)
 
 
 class StreamEncoder:
@@ -100,9 +101,11 @@ class StreamEncoder:
             "bufsize": f"{s.video_bitrate_kbps * 2}k",
             "sc_threshold": "0",
         }
-        audio = container.add_stream("aac", rate=self._clock.sample_rate, layout="mono")
-        audio.bit_rate = s.audio_bitrate_kbps * 1000
-        audio.codec_context.time_base = Fraction(1, self._clock.sample_rate)
+        audio = None
+        if s.audio:
+            audio = container.add_stream("aac", rate=self._clock.sample_rate, layout="mono")
+            audio.bit_rate = s.audio_bitrate_kbps * 1000
+            audio.codec_context.time_base = Fraction(1, self._clock.sample_rate)
         self._container, self._video, self._audio = container, video, audio
         try:
             container.start_encoding()
@@ -125,7 +128,8 @@ class StreamEncoder:
             self._audio_pts = self._clock.frame_start_sample(frame_index)
         try:
             self._mux(self._video.encode(frame))
-            self._push_audio(samples)
+            if self._audio is not None:
+                self._push_audio(samples)
         except (av.FFmpegError, OSError) as exc:
             raise EncoderError(f"writing failed: {self._safe(exc)}") from exc
         self.frames_written += 1
@@ -141,7 +145,8 @@ class StreamEncoder:
                 self._encode_audio_frame(self._pending)
                 self._pending_count = 0
             self._mux(self._video.encode(None))
-            self._mux(self._audio.encode(None))
+            if self._audio is not None:
+                self._mux(self._audio.encode(None))
         except (av.FFmpegError, OSError) as exc:
             log.warning("flushing failed: %s", self._safe(exc))
         finally:

@@ -45,3 +45,24 @@ def test_writing_before_opening_is_an_error(tmp_path: Path) -> None:
     )
     with pytest.raises(EncoderError, match="not open"):
         encoder.write(0, np.zeros((96, 64), np.uint8), np.zeros(1600, np.float32))
+
+
+def test_picture_only_stream_has_no_audio(tmp_path: Path) -> None:
+    clock = MediaClock(48000, 30)
+    path = tmp_path / "silent.ts"
+    settings = EncoderSettings(320, 180, audio=False)
+    encoder = StreamEncoder(OutputTarget.parse(str(path)), clock, settings)
+    encoder.open()
+    for n in range(30):
+        samples = np.full(clock.samples_in_frame(n), 0.25, dtype=np.float32)
+        encoder.write(n, np.full((270, 320), 16 + 5 * n, dtype=np.uint8), samples)
+    encoder.close()
+    probe = subprocess.run(
+        ["ffprobe", "-v", "error", "-count_frames", "-show_entries",
+         "stream=codec_type,codec_name,nb_read_frames", "-of", "json", str(path)],
+        capture_output=True, text=True,
+    )  # fmt: skip
+    assert probe.returncode == 0 and probe.stderr == "", probe.stderr
+    streams = json.loads(probe.stdout)["streams"]
+    assert [(s["codec_type"], s["codec_name"]) for s in streams] == [("video", "h264")]
+    assert int(streams[0]["nb_read_frames"]) == 30
