@@ -1,0 +1,397 @@
+"""Delay from a frame leaving the engine to it showing in OBS's program output, with and
+without audio in the stream.
+
+A headless OBS Studio (the tests' harness, under its own Xvfb) holds the engine's scene, built
+by the engine's own `ObsController`; its Media Source reads MPEG-TS over UDP on loopback. The
+stream is made by the engine's encoder with the shipped video and audio settings (a quiet tone
+as the sound), paced in real time by absolute deadlines as the playout does. Its picture is
+flat dark and turns flat bright at moments chosen here; the time the first bright frame is
+handed to the encoder is noted. Meanwhile a thread asks OBS for tiny screenshots of the
+program scene (GetSourceScreenshot, 64 px wide) back to back, as fast as OBS answers, and the
+first bright answer after a hand-off marks that flip's delay. Flips come every 0.8-1.4 s
+(random, so they do not lock to OBS's frame ticks), without waiting for OBS, so a run takes
+the same time whatever the delay.
+
+OBS settles on a delay when its Media Source opens a stream and keeps it while the stream
+runs, and with audio that delay differs from one opening to the next. So each mode is
+measured over several stream starts (a new stream on a new UDP port, and a new controller
+that points the Media Source at it), the modes interleaved; the median of each start is
+printed too.
+
+    .venv/bin/python benchmarks/bench_obs_latency.py [--starts 5] [--flips 4]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import bisect
+import contextlib
+import itertools
+import logging
+import random
+import shlex
+import socket
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TypeVar
+
+import cv2
+import numpy as np
+
+from anchor.clock import MediaClock
+from anchor.config import AudioConfig, ObsConfig, VideoConfig
+from anchor.encoder import EncoderSettings, StreamEncoder
+from anchor.obs import ObsController
+from anchor.output import OutputTarget
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tests"))
+from obs_harness import ObsRequestFailed, ObsStudio  # noqa: E402
+
+T = TypeVar("T")
+
+DARK_Y, BRIGHT_Y = 16, 235  # limited-range black and white
+BRIGHT_ABOVE = 128  # mean gray level (0-255) of the screenshot that counts as bright
+SHOT_WIDTH = 64
+WARMUP_FLIPS = 1
+SEEN_TIMEOUT_S = 10.0
+STREAM_UP_TIMEOUT_S = 40.0
+RECHECK_S = 0.05
+HOLD_S = (0.4, 0.7)  # how long each picture is sent before the next flip (random)
+
+
+def _free_udp_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@dataclass(slots=True)
+class Shot:
+    sent: float  # monotonic time the request left
+    answered: float  # monotonic time the answer arrived
+    bright: bool | None  # None: OBS could not render the scene (not built yet)
+
+
+class ScreenshotPoller:
+    """A thread asking OBS for a tiny screenshot of one source, back to back, on its own
+    synchronous connection, so the event loop that paces the stream is never in the way.
+
+    Every answer is kept (with the times its request left and its answer came); the thread
+    also notes each dark-to-bright change and wakes the loop on every change."""
+
+    def __init__(self, studio: ObsStudio, source: str) -> None:
+        self._studio = studio
+        self._source = source
+        self._loop = asyncio.get_running_loop()
+        self._changed = asyncio.Event()
+        self._last: bool | None = None
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="obs-screenshots", daemon=True)
+        self.shots: list[Shot] = []
+        self.bright_onsets: list[Shot] = []  # the first bright answer after a dark one
+        self.error: BaseException | None = None
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=SEEN_TIMEOUT_S)
+
+    def _run(self) -> None:
+        request = {"sourceName": self._source, "imageFormat": "png", "imageWidth": SHOT_WIDTH}
+        try:
+            with self._studio.probe() as probe:
+                while not self._stop.is_set():
+                    sent = time.monotonic()
+                    try:
+                        data = probe.request("GetSourceScreenshot", request)["imageData"]
+                    except ObsRequestFailed:  # the scene is not built yet
+                        self.shots.append(Shot(sent, time.monotonic(), None))
+                        time.sleep(0.05)
+                        continue
+                    answered = time.monotonic()
+                    png = base64.b64decode(data.split(",", 1)[1])
+                    gray = cv2.imdecode(np.frombuffer(png, np.uint8), cv2.IMREAD_GRAYSCALE)
+                    self._record(Shot(sent, answered, float(gray.mean()) > BRIGHT_ABOVE))
+        except BaseException as exc:
+            self.error = exc
+            self._loop.call_soon_threadsafe(self._changed.set)
+
+    def _record(self, shot: Shot) -> None:
+        self.shots.append(shot)
+        if shot.bright is self._last:
+            return
+        if shot.bright and self._last is False:
+            self.bright_onsets.append(shot)
+        self._last = shot.bright
+        self._loop.call_soon_threadsafe(self._changed.set)
+
+    async def seen(self, bright: bool, *, after: float, within: float) -> float | None:
+        """When OBS first answered `bright` to a request sent at or after `after`; None if not
+        within `within` seconds."""
+        checked = bisect.bisect_left(self.shots, after, key=lambda shot: shot.sent)
+
+        def find() -> float | None:
+            nonlocal checked
+            shots = self.shots
+            for shot in itertools.islice(shots, checked, None):
+                if shot.sent >= after and shot.bright is bright:
+                    return shot.answered
+            checked = len(shots)
+            return None
+
+        return await self.until(find, within=within)
+
+    def onsets(self, since: float) -> list[float]:
+        """When each dark-to-bright change was first answered, among requests sent since."""
+        return [shot.answered for shot in self.bright_onsets if shot.sent >= since]
+
+    async def until(self, find: Callable[[], T | None], *, within: float) -> T | None:
+        """`find()`'s first answer that is not None, checked on every change of picture (and
+        every RECHECK_S); None if there is none within `within` seconds."""
+        try:
+            async with asyncio.timeout(within):
+                while True:
+                    if self.error is not None:
+                        raise RuntimeError(f"screenshot polling stopped: {self.error!r}")
+                    self._changed.clear()
+                    found = find()
+                    if found is not None:
+                        return found
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self._changed.wait(), RECHECK_S)
+        except TimeoutError:
+            return None
+
+    def intervals_ms(self, since: float) -> list[float]:
+        start = bisect.bisect_left(self.shots, since, key=lambda shot: shot.sent)
+        answered = [shot.answered for shot in self.shots[start:]]
+        return [(b - a) * 1000 for a, b in itertools.pairwise(answered)]
+
+
+class FlipSender:
+    """A live stream of a flat picture that turns dark or bright on request.
+
+    Paced like the playout: frame n is handed to the encoder at start + n/fps on the monotonic
+    clock, on one owned media thread. `show` returns the monotonic time at which the first
+    frame with the new picture was handed to the encoder."""
+
+    def __init__(self, url: str, clock: MediaClock, settings: EncoderSettings) -> None:
+        self._clock = clock
+        self._encoder = StreamEncoder(OutputTarget.parse(url), clock, settings)
+        size = (settings.height * 3 // 2, settings.width)
+        self._pictures = {}
+        for bright, luma in ((False, DARK_Y), (True, BRIGHT_Y)):
+            picture = np.full(size, 128, dtype=np.uint8)
+            picture[: settings.height] = luma
+            self._pictures[bright] = picture
+        self._bright = True
+        self._handed: asyncio.Future[float] | None = None
+
+    def show(self, bright: bool) -> asyncio.Future[float]:
+        self._bright = bright
+        self._handed = asyncio.get_running_loop().create_future()
+        return self._handed
+
+    async def run(self) -> None:
+        loop = asyncio.get_running_loop()
+        media = ThreadPoolExecutor(max_workers=1, thread_name_prefix="media")
+        try:
+            await loop.run_in_executor(media, self._encoder.open)
+            start = time.monotonic()
+            frame = 0
+            while True:
+                wait = start + frame / self._clock.fps - time.monotonic()
+                if wait > 0:
+                    await asyncio.sleep(wait)
+                handed, self._handed = self._handed, None
+                at = await loop.run_in_executor(media, self._write, frame, self._bright)
+                if handed is not None and not handed.done():
+                    handed.set_result(at)
+                frame += 1
+        finally:
+            await loop.run_in_executor(media, self._encoder.close)
+            media.shutdown(wait=True)
+
+    def _write(self, frame: int, bright: bool) -> float:
+        clock = self._clock
+        first = clock.frame_start_sample(frame)
+        t = (first + np.arange(clock.samples_in_frame(frame))) / clock.sample_rate
+        tone = (0.1 * np.sin(2 * np.pi * 440 * t)).astype(np.float32)
+        at = time.monotonic()
+        self._encoder.write(frame, self._pictures[bright], tone)
+        return at
+
+
+@dataclass(slots=True)
+class ModeResult:
+    name: str
+    audio: bool
+    delays_ms: list[float] = field(default_factory=list)
+    per_start_ms: list[float] = field(default_factory=list)  # the median of each stream start
+    failed_starts: int = 0
+    intervals_ms: list[float] = field(default_factory=list)
+
+
+@contextlib.contextmanager
+def _running_obs(workdir: Path) -> Iterator[ObsStudio]:
+    studio = ObsStudio(workdir)
+    try:
+        studio.start()
+        yield studio
+    finally:
+        studio.close()
+
+
+def _encoder_settings(audio: bool) -> tuple[MediaClock, EncoderSettings]:
+    """The shipped defaults of config.yaml's video and audio blocks."""
+    video, sound = VideoConfig(), AudioConfig()
+    settings = EncoderSettings(
+        width=video.width,
+        height=video.height,
+        video_bitrate_kbps=video.bitrate_kbps,
+        preset=video.preset,
+        keyframe_seconds=video.keyframe_seconds,
+        audio_bitrate_kbps=sound.bitrate_kbps,
+        audio=audio,
+    )
+    return MediaClock(sound.sample_rate, video.fps), settings
+
+
+async def _one_start(
+    studio: ObsStudio, poller: ScreenshotPoller, result: ModeResult, flips: int
+) -> None:
+    """A new stream on a new port, and a new controller pointing OBS at it; then `flips`
+    flips (after the warm-up ones), added to `result`.
+
+    Flips are sent on a fixed rhythm without waiting for OBS, so a run takes the same time
+    whatever the delay; the k-th bright onset OBS shows belongs to the k-th bright hand-off,
+    which holds as long as OBS misses none (checked: the counts must match)."""
+    clock, settings = _encoder_settings(result.audio)
+    url = f"udp://127.0.0.1:{_free_udp_port()}"
+    controller = ObsController(
+        ObsConfig(enabled=True, host=studio.host, port=studio.port),
+        password=studio.password,
+        media_url=url,
+    )
+    sender = FlipSender(f"{url}?pkt_size=1316", clock, settings)
+    tasks = [
+        asyncio.create_task(controller.run(), name="obs-controller"),
+        asyncio.create_task(sender.run(), name="flip-sender"),
+    ]
+    try:
+        if await poller.seen(True, after=time.monotonic(), within=STREAM_UP_TIMEOUT_S) is None:
+            raise RuntimeError(f"OBS never showed the stream\n{studio.log_tail()}")
+        dark = await sender.show(False)
+        if await poller.seen(False, after=dark, within=SEEN_TIMEOUT_S) is None:
+            raise RuntimeError("OBS never showed the dark picture")
+        await asyncio.sleep(HOLD_S[1])
+        origin = time.monotonic()
+        handed = []
+        for _ in range(WARMUP_FLIPS + flips):
+            handed.append(await sender.show(True))
+            await asyncio.sleep(random.uniform(*HOLD_S))
+            await sender.show(False)
+            await asyncio.sleep(random.uniform(*HOLD_S))
+        for task in tasks:
+            if task.done():
+                task.result()
+        await poller.until(
+            lambda: len(poller.onsets(origin)) >= len(handed) or None, within=SEEN_TIMEOUT_S
+        )
+        await asyncio.sleep(HOLD_S[1])  # an extra onset (a glitch) would show by now
+        onsets = poller.onsets(origin)
+        result.intervals_ms += poller.intervals_ms(origin)
+        # End on a dark picture seen: OBS keeps the last frame, which must not pass for the
+        # next stream's first one.
+        await poller.seen(False, after=onsets[-1] if onsets else origin, within=SEEN_TIMEOUT_S)
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        await controller.aclose()
+    if len(onsets) != len(handed):
+        result.failed_starts += 1
+        return
+    delays = [(seen - sent) * 1000 for seen, sent in zip(onsets, handed, strict=True)]
+    result.delays_ms += delays[WARMUP_FLIPS:]
+    result.per_start_ms.append(statistics.median(delays[WARMUP_FLIPS:]))
+
+
+def _percentile(sorted_values: list[float], fraction: float) -> float:
+    return sorted_values[min(len(sorted_values) - 1, round(fraction * (len(sorted_values) - 1)))]
+
+
+def _summary(values: list[float]) -> str:
+    ms = sorted(values)
+    if not ms:
+        return "no samples"
+    return (
+        f"p50 {statistics.median(ms):4.0f} ms  p95 {_percentile(ms, 0.95):4.0f} ms  "
+        f"min {ms[0]:4.0f} ms  max {ms[-1]:4.0f} ms"
+    )
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--starts", type=int, default=5, help="stream starts per mode")
+    parser.add_argument("--flips", type=int, default=4, help="measured flips per start")
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    results = [
+        ModeResult("with audio (H.264 + AAC)", audio=True),
+        ModeResult("without audio (H.264)", audio=False),
+    ]
+    with tempfile.TemporaryDirectory() as tmp, _running_obs(Path(tmp)) as studio:
+        version = studio.request("GetVersion")["obsVersion"]
+        poller = ScreenshotPoller(studio, ObsConfig().scene)
+        poller.start()
+        try:
+            for _ in range(args.starts):
+                for result in results:  # interleaved, so both modes see the same conditions
+                    await _one_start(studio, poller, result, args.flips)
+        finally:
+            poller.stop()
+    video = VideoConfig()
+    print(
+        f"frame handed to the encoder -> first seen in OBS's program output; OBS {version} "
+        f"(canvas {studio.width}x{studio.height} @ {studio.fps} fps), stream "
+        f"{video.width}x{video.height} @ {video.fps} fps {video.preset}, MPEG-TS over UDP on "
+        f"loopback; {args.starts} stream starts per mode x {args.flips} flips "
+        f"(+{WARMUP_FLIPS} warm-up each), modes interleaved:"
+    )
+    width = max(len(result.name) for result in results)
+    for result in results:
+        print(
+            f"  {result.name:<{width}}  {_summary(result.delays_ms)}  (n={len(result.delays_ms)})"
+        )
+    for result in results:
+        starts = ", ".join(f"{ms:.0f}" for ms in result.per_start_ms)
+        failed = f"; {result.failed_starts} start(s) lost flips" if result.failed_starts else ""
+        print(f"  {result.name:<{width}}  median of each start: {starts} ms{failed}")
+    intervals = sorted(i for result in results for i in result.intervals_ms)
+    print(
+        f"screenshot polling (GetSourceScreenshot, {SHOT_WIDTH} px png, back to back): an "
+        f"answer every {statistics.median(intervals):.1f} ms (median; p95 "
+        f"{_percentile(intervals, 0.95):.1f} ms), while OBS renders a frame every "
+        f"{1000 / studio.fps:.1f} ms; a delay is taken when the first bright answer arrived"
+    )
+    print(
+        "command:",
+        shlex.join([".venv/bin/python", "benchmarks/bench_obs_latency.py", *sys.argv[1:]]),
+    )
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
