@@ -171,33 +171,12 @@ def _ask(args: argparse.Namespace) -> int:
 
 async def _answer_once(config: Config, knowledge, question: str):
     from anchor.answerer import Answerer
-    from anchor.config import secret_from_env
-    from anchor.llm import LlmClient
 
-    llm = None
-    if config.llm.enabled:
-        llm = LlmClient(
-            config.llm.base_url,
-            config.llm.model,
-            secret_from_env(config.llm.api_key_env),
-            first_token_seconds=config.llm.first_token_seconds,
-            total_seconds=config.llm.total_seconds,
-            max_tokens=config.llm.max_tokens,
-            temperature=config.llm.temperature,
-        )
+    answerer = Answerer.from_config(knowledge, config.knowledge, config.llm)
     try:
-        answerer = Answerer(
-            knowledge,
-            min_score=config.knowledge.min_score,
-            fallback_text=config.knowledge.fallback,
-            llm=llm,
-            filler=config.llm.filler,
-            filler_after_seconds=config.llm.filler_after_seconds,
-        )
         return await answerer.answer(question)
     finally:
-        if llm is not None:
-            await llm.aclose()
+        await answerer.aclose()
 
 
 def _export_log(args: argparse.Namespace) -> int:

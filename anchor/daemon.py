@@ -34,7 +34,6 @@ from anchor.director import Director
 from anchor.encoder import EncoderSettings, ReconnectingEncoder, StreamEncoder
 from anchor.knowledge import KnowledgeBase, KnowledgeError
 from anchor.linequeue import LineQueue
-from anchor.llm import LlmClient
 from anchor.messages import Priority, Question, SpokenLine
 from anchor.moderation import NEAR_DUPLICATE, ModerationError, Moderator, similarity
 from anchor.mqtt_link import MqttLink
@@ -101,7 +100,7 @@ class Channel:
         except StoreError as exc:
             raise StartupError(str(exc)) from exc
         voice = None
-        llm = None
+        answerer = None
         try:
             try:
                 moderator = await asyncio.to_thread(Moderator, config.moderation.wordlists)
@@ -109,15 +108,7 @@ class Channel:
                 profile = load_voice_profile(config.voices_dir, config.voice)
             except (ModerationError, KnowledgeError, ConfigError) as exc:
                 raise StartupError(str(exc)) from exc
-            llm = self._build_llm()
-            answerer = Answerer(
-                knowledge,
-                min_score=config.knowledge.min_score,
-                fallback_text=config.knowledge.fallback,
-                llm=llm,
-                filler=config.llm.filler,
-                filler_after_seconds=config.llm.filler_after_seconds,
-            )
+            answerer = Answerer.from_config(knowledge, config.knowledge, config.llm)
             voice = create_voice(profile)
             try:
                 renderer = await asyncio.to_thread(self._build_renderer)
@@ -127,8 +118,8 @@ class Channel:
         finally:
             if voice is not None:
                 await voice.aclose()
-            if llm is not None:
-                await llm.aclose()
+            if answerer is not None:
+                await answerer.aclose()  # closes the LLM client, if any
             await store.close()
 
     async def _run_show(self, store, moderator, answerer, voice, renderer) -> PlayoutStats:
@@ -385,20 +376,6 @@ class Channel:
             return self._config.obs.media_url
         url = self._options.output.url
         return url.split("?", 1)[0] if url.startswith("udp://") else url
-
-    def _build_llm(self) -> LlmClient | None:
-        llm = self._config.llm
-        if not llm.enabled:
-            return None
-        return LlmClient(
-            llm.base_url,
-            llm.model,
-            secret_from_env(llm.api_key_env),
-            first_token_seconds=llm.first_token_seconds,
-            total_seconds=llm.total_seconds,
-            max_tokens=llm.max_tokens,
-            temperature=llm.temperature,
-        )
 
     def _build_renderer(self) -> AvatarRenderer:
         config = self._config
