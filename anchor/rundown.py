@@ -14,6 +14,7 @@ import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from typing import Protocol
 
 from anchor.desk import QuestionDesk, WaitingQuestion
@@ -110,31 +111,40 @@ class Rundown:
             # `async with` closes the model's connection at once if the answer is cut short.
             async with self._answerer.stream(waiting.masked_text) as stream:
                 async for chunk in stream:
-                    text = self._screen(chunk.text)
-                    if text is None:
-                        log.warning("answer sentence held back by moderation: %r", chunk.text[:40])
-                        continue
                     line = Line(
-                        text, Priority.ANSWER, question_id=None if chunk.filler else question_id
+                        chunk.text,
+                        Priority.ANSWER,
+                        question_id=None if chunk.filler else question_id,
                     )
-                    await self._air(line)
-                    if not chunk.filler:
-                        last = line
+                    aired = await self._air(line)
+                    if aired is not None and not chunk.filler:
+                        last = aired
             answer = stream.answer
         await self._on_answered(waiting, answer, last)
 
-    async def _air(self, line: Line) -> None:
-        """Synthesize and queue one line; a scheduled line gives way to anything urgent."""
+    async def _air(self, line: Line) -> Line | None:
+        """Screen, synthesize and queue one line; returns the line as queued, or None.
+
+        Every text the host says passes moderation here, scheduled or not: personal data is
+        masked and a line with a sensitive word is held back. A scheduled line gives way to
+        anything urgent (it goes back to the director and returns None)."""
+        if line.text:
+            text = self._screen(line.text)
+            if text is None:
+                log.warning("line held back by moderation: %r", line.text[:40])
+                return None
+            if text != line.text:
+                line = replace(line, text=text)
         spoken = await self._speaker.speak(line)
         while True:
             if line.priority < Priority.ANSWER and self._pressing():
                 self._held.extend(s.line for s in self._lines.take_below(Priority.ANSWER))
                 self._held.append(line)
                 self._hand_back()
-                return
+                return None
             if self._lines.has_room:
                 self._lines.put_nowait(spoken)
-                return
+                return line
             room = asyncio.ensure_future(self._lines.wait_for_room())
             urgent = asyncio.ensure_future(self._urgent.wait())
             try:

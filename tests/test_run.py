@@ -115,20 +115,28 @@ def test_sixty_seconds_of_the_demo_show(tmp_path: Path) -> None:
     )
 
 
-@pytest.mark.slow
-def test_ctrl_c_during_a_live_run_leaves_a_playable_file(tmp_path: Path) -> None:
-    out = tmp_path / "live.ts"
+def _start_live(tmp_path: Path, out: Path, *, written: int) -> subprocess.Popen:
+    """A live `anchor run` to a file, returned once it has written `written` bytes."""
     process = subprocess.Popen(
         _anchor("run", "--config", str(_small_config(tmp_path)), "--out", str(out)),
-        stdout=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         text=True,
     )
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and (not out.exists() or out.stat().st_size < written):
+        if process.poll() is not None:
+            pytest.fail(f"the live run ended early: {process.stderr.read()[-2000:]}")
+        time.sleep(0.2)
+    assert out.exists(), "the live run never started writing"
+    return process
+
+
+@pytest.mark.slow
+def test_ctrl_c_during_a_live_run_leaves_a_playable_file(tmp_path: Path) -> None:
+    out = tmp_path / "live.ts"
+    process = _start_live(tmp_path, out, written=200_000)
     try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline and (not out.exists() or out.stat().st_size < 200_000):
-            time.sleep(0.2)
-        assert out.exists(), "the live run never started writing"
         started = time.monotonic()
         process.send_signal(signal.SIGINT)
         _, stderr = process.communicate(timeout=20)
@@ -163,16 +171,8 @@ def test_ctrl_c_during_a_live_run_leaves_a_playable_file(tmp_path: Path) -> None
 @pytest.mark.slow
 def test_a_second_signal_exits_at_once(tmp_path: Path) -> None:
     out = tmp_path / "live.ts"
-    process = subprocess.Popen(
-        _anchor("run", "--config", str(_small_config(tmp_path)), "--out", str(out)),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    process = _start_live(tmp_path, out, written=50_000)
     try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline and (not out.exists() or out.stat().st_size < 50_000):
-            time.sleep(0.2)
         process.send_signal(signal.SIGTERM)
         time.sleep(0.1)
         started = time.monotonic()

@@ -70,6 +70,13 @@ def _question(qid: str, text: str) -> Question:
     return Question(id=qid, user=qid, text=text, received_at=time.time())
 
 
+def _screen(text: str) -> str | None:
+    """Stands in for moderation: 第三句 is refused, digits are masked."""
+    if "第三句" in text:
+        return None
+    return "".join("#" if c.isdigit() else c for c in text)
+
+
 @pytest.fixture
 def parts(tmp_path: Path):
     path = tmp_path / "show.yaml"
@@ -91,7 +98,7 @@ def parts(tmp_path: Path):
         return None
 
     rundown = Rundown(
-        director, desk, _Voice(), lines, answerer=_Answerer(), screen=lambda t: t,
+        director, desk, _Voice(), lines, answerer=_Answerer(), screen=_screen,
         on_answering=nothing, on_answered=on_answered, on_expired=nothing,
     )  # fmt: skip
     return director, desk, lines, rundown, answered
@@ -113,13 +120,14 @@ async def test_a_question_cuts_in_and_the_segment_resumes_where_it_stopped(parts
         aired = await _drain(lines, 6)
     finally:
         task.cancel()
+    # The segment resumes at 第二句; 第三句 is held back by moderation (see _screen).
     assert aired == [
         "有朋友问：怎么入会",
         "答：怎么入会。",
         "完毕。",
         "第二句。",
-        "第三句。",
         "第四句。",
+        "第五句。",
     ]
     assert answered == ["q1"]
 
@@ -171,3 +179,14 @@ async def test_take_below_keeps_more_important_lines() -> None:
     taken = queue.take_below(Priority.ANSWER)
     assert [s.line.text for s in taken] == ["s", "i"]
     assert queue.head_priority() is Priority.ANSWER and len(queue) == 1
+
+
+async def test_every_line_passes_moderation_scheduled_or_not(parts) -> None:
+    director, desk, lines, rundown, _ = parts
+    director.say_now("请拨打13800000000。")
+    task = asyncio.create_task(rundown.run())
+    try:
+        aired = await _drain(lines, 4)
+    finally:
+        task.cancel()
+    assert aired == ["请拨打###########。", "第一句。", "第二句。", "第四句。"]
