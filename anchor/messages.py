@@ -44,13 +44,36 @@ class WordTiming:
     end: float
 
 
+class MouthShape(IntEnum):
+    """The lip shapes the avatar can take; phonemes map onto these (visemes)."""
+
+    CLOSED = 0  # lips together: m, b, p, and rests
+    OPEN = 1  # jaw dropped: a, and most vowels
+    WIDE = 2  # lips spread, teeth showing: i, e, s, z, ch
+    ROUND = 3  # lips pursed: u, o, ü, w
+
+
+@dataclass(frozen=True, slots=True)
+class MouthCue:
+    """From `start` seconds into the audio the mouth takes `shape`, until the next cue."""
+
+    start: float
+    shape: MouthShape
+
+
 @dataclass(frozen=True, slots=True)
 class SpeechAudio:
-    """What a voice returns: mono float32 PCM in [-1, 1] at its own sample rate."""
+    """What a voice returns: mono float32 PCM in [-1, 1] at its own sample rate.
+
+    `cues` are the lip shapes the voice's own timing gives (phoneme events, word boundaries),
+    in seconds from the first sample of `pcm`; empty when the voice reports no timing, and the
+    audio envelope alone then drives the mouth.
+    """
 
     pcm: np.ndarray
     sample_rate: int
     timings: tuple[WordTiming, ...] = ()
+    cues: tuple[MouthCue, ...] = ()
 
     @property
     def duration(self) -> float:
@@ -65,6 +88,7 @@ class SpokenLine:
     samples: np.ndarray
     speech_samples: int
     timings: tuple[WordTiming, ...] = field(default=())
+    cues: tuple[MouthCue, ...] = field(default=())  # seconds from samples[0]
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,14 +13,16 @@ images at a few levels, however they were made.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import yaml
 from PIL import Image, UnidentifiedImageError
+
+from anchor.messages import MouthShape
 
 MANIFEST = "manifest.yaml"
 
@@ -57,7 +59,9 @@ class AvatarPack:
     `body` holds the character with mouth closed and eyes open; `mouth.frames` run from
     closed to fully open; `eyes.frames` are the half-closed and the closed lids. `foreground`
     (optional) is drawn over the character and never moves, e.g. a desk hiding the lower body.
-    `anchor` is the pivot of the idle sway (the base of the neck).
+    `anchor` is the pivot of the idle sway (the base of the neck). `shapes` holds extra lip
+    shapes (WIDE, ROUND) drawn in the mouth box with as many levels as `mouth`; a shape the
+    pack lacks is drawn with `mouth` (the OPEN shape), and CLOSED is `mouth.frames[0]`.
     """
 
     directory: Path
@@ -72,6 +76,7 @@ class AvatarPack:
     anchor: tuple[float, float]
     caption: Box
     motion: Motion
+    shapes: Mapping[MouthShape, SpriteSet] = field(default_factory=dict)
 
     @classmethod
     def load(cls, directory: str | Path) -> AvatarPack:
