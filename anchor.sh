@@ -71,24 +71,27 @@ setup() {
       "$python" -m venv "$VENV"
     fi
   fi
-  local stamp="$VENV/.installed" want
-  want=$(cat pyproject.toml | sha256sum | cut -d' ' -f1)
-  if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
-    say "installing Python dependencies into $VENV"
+  # The face rig (mediapipe, ~1 GB) is only installed for the tests and `anchor avatar`.
+  local extras="test" stamp="$VENV/.installed" hash have=""
+  case "$1" in test|avatar) extras="test,rig" ;; esac
+  hash=$(sha256sum < pyproject.toml | cut -d' ' -f1)
+  [ -f "$stamp" ] && have=$(cat "$stamp")
+  if [ "$have" != "$hash test,rig" ] && [ "$have" != "$hash $extras" ]; then
+    say "installing Python dependencies ($extras) into $VENV"
     local log="$VENV/pip-install.log"
     if ! { "$VENV/bin/python" -m pip install --upgrade pip &&
-           "$VENV/bin/python" -m pip install -e ".[test]"; } >"$log" 2>&1; then
+           "$VENV/bin/python" -m pip install -e ".[$extras]"; } >"$log" 2>&1; then
       tail -n 30 "$log" >&2
       say "installing Python dependencies failed (full log: $log)"
       exit 1
     fi
-    echo "$want" > "$stamp"
+    echo "$hash $extras" > "$stamp"
   fi
 }
 
 command=${1:-run}
 [ $# -gt 0 ] && shift
-setup
+setup "$command"
 case "$command" in
   setup) say "ready" ;;
   test) exec "$VENV/bin/python" -m pytest "$@" ;;
