@@ -1,17 +1,26 @@
-"""Mouth openness from the audio itself.
+"""The mouth per video frame: how far it opens from the audio, which shape from the voice.
 
 Working from samples rather than from a voice's timing data means any voice drives the mouth,
 including ones that report nothing. Per video frame the loudness (RMS in dBFS) is mapped onto
 0..1 and smoothed with a fast attack and a slower release, the way a real mouth opens quickly
 on a syllable and closes a little more lazily. Below the floor the mouth closes fully, so the
 host rests with lips shut in silence instead of trembling on noise.
+
+Where the voice reported lip shapes (`SpokenLine.cues`), `MouthTrack` adds the shape: the cue
+active at the frame's last sample of the line on air, counted in samples of that line, so the
+shape stays locked to the stream clock however the line was scheduled. A CLOSED cue (m, b, p)
+shuts the lips even over loud audio; the other shapes open as far as the loudness says.
 """
 
 from __future__ import annotations
 
 import math
+from bisect import bisect_left
+from collections.abc import Sequence
 
 import numpy as np
+
+from anchor.messages import MouthCue, MouthShape
 
 
 class LipTracker:
@@ -63,3 +72,41 @@ class LipTracker:
             return 0.0
         level_db = 10.0 * math.log10(mean_square)
         return min(1.0, max(0.0, (level_db - self._floor_db) / self._span_db))
+
+
+class MouthTrack:
+    """(openness, shape) per frame from that frame's samples and the line's lip-shape cues."""
+
+    def __init__(self, fps: float, sample_rate: int, **envelope: float) -> None:
+        self._lips = LipTracker(fps, **envelope)
+        self._rate = sample_rate
+        self._cues: Sequence[MouthCue] = ()
+        self._cue_samples: list[int] = []
+
+    def reset(self) -> None:
+        self._lips.reset()
+
+    def update(
+        self, chunk: np.ndarray, cues: Sequence[MouthCue] = (), position: int = 0
+    ) -> tuple[float, MouthShape]:
+        """Advance one frame.
+
+        `chunk` is the frame's samples; `cues` those of the line on air at the frame's end and
+        `position` how many of that line's samples have aired by then (its own sample count).
+        Without cues the shape is OPEN and the envelope alone moves the mouth.
+        """
+        openness = self._lips.update(chunk)
+        shape = self._shape_at(cues, position)
+        if shape == MouthShape.CLOSED or openness <= 0.0:
+            return 0.0, MouthShape.CLOSED
+        return openness, shape
+
+    def _shape_at(self, cues: Sequence[MouthCue], position: int) -> MouthShape:
+        if not cues:
+            return MouthShape.OPEN
+        if cues is not self._cues:
+            self._cues = cues
+            self._cue_samples = [round(cue.start * self._rate) for cue in cues]
+        # The last cue starting at or before the frame's last sample of the line.
+        index = bisect_left(self._cue_samples, position) - 1
+        return cues[index].shape if index >= 0 else MouthShape.OPEN

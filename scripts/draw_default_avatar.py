@@ -308,8 +308,11 @@ def _gear(d: ImageDraw.ImageDraw, cx: float, cy: float, r: float, fill: tuple, h
 # --------------------------------------------------------------------------- character
 
 
-def draw_character(mouth_level: int = 0, eyelid: str = "open") -> Image.Image:
-    """The host on a transparent layer: mouth 0..5 (closed..open), eyelid open/half/closed."""
+def draw_character(
+    mouth_level: int = 0, eyelid: str = "open", mouth_shape: str = "open"
+) -> Image.Image:
+    """The host on a transparent layer: mouth 0..5 (closed..open) in a lip shape
+    (open, wide, round), eyelid open/half/closed."""
     image = new_layer()
     _torso(image)
     d = ImageDraw.Draw(image)
@@ -344,7 +347,7 @@ def draw_character(mouth_level: int = 0, eyelid: str = "open") -> Image.Image:
     _brows(d)
     _eyes(image, eyelid)
     _nose(d)
-    _mouth(image, mouth_level)
+    MOUTH_SHAPES[mouth_shape](image, mouth_level)
     _helmet(image)
     return image
 
@@ -554,6 +557,84 @@ def _mouth(image: Image.Image, level: int) -> None:
     d.line(points(outline + outline[:1]), fill=LIP_LINE, width=px(3), joint="curve")
 
 
+def _wide_mouth(image: Image.Image, level: int) -> None:
+    """Lips spread as for "i", "s", "e": a broad, shallow opening showing both rows of teeth.
+
+    Its first level is already parted (the closed mouth is shared by all shapes)."""
+    d = ImageDraw.Draw(image)
+    cx, cy = HEAD_X, MOUTH_Y
+    opening = (level + 1) / MOUTH_LEVELS
+    half_w = 27 + 4 * opening
+    depth = 3 + 12 * opening
+    top = cy - 3 - 2 * opening
+
+    def upper(x: float) -> float:
+        u = (x - cx) / half_w
+        return top - 2.5 * (u * u)
+
+    def lower(x: float) -> float:
+        u = (x - cx) / half_w
+        return top - 2.5 * (u * u) + depth * max(0.0, 1 - u * u) ** 0.7
+
+    outline = curve(cx - half_w, cx + half_w, upper) + curve(cx + half_w, cx - half_w, lower)
+    mask = Image.new("L", image.size, 0)
+    ImageDraw.Draw(mask).polygon(points(outline), fill=255)
+    inside = new_layer()
+    di = ImageDraw.Draw(inside)
+    di.polygon(points(outline), fill=MOUTH_DARK)
+    di.rectangle(box(cx - half_w, top - 8, cx + half_w, top + 1 + 3 * opening), fill=TEETH)
+    di.rectangle(box(cx - half_w, top + depth * 0.75, cx + half_w, top + depth + 6), fill=TEETH)
+    clipped = new_layer()
+    clipped.paste(inside, (0, 0), mask)
+    image.alpha_composite(clipped)
+    d.line(points(outline + outline[:1]), fill=LIP_LINE, width=px(3), joint="curve")
+    d.line(
+        points(curve(cx - half_w * 0.9, cx + half_w * 0.9, lambda x: top + 1 + 3 * opening)),
+        fill=(225, 222, 214),
+        width=px(1),
+    )
+
+
+def _round_mouth(image: Image.Image, level: int) -> None:
+    """Lips pursed as for "u", "o", "w": a small rounded opening ringed by pushed-out lips."""
+    d = ImageDraw.Draw(image)
+    cx = HEAD_X
+    opening = (level + 1) / MOUTH_LEVELS
+    cy = MOUTH_Y + 2 + 4 * opening
+    rx, ry = 9 + 3 * opening, 4 + 10 * opening
+    lip = 5.5
+    d.ellipse(
+        box(cx - rx - lip, cy - ry - lip, cx + rx + lip, cy + ry + lip),
+        fill=(226, 128, 118),
+        outline=LIP_LINE,
+        width=px(2.5),
+    )
+    d.ellipse(box(cx - rx, cy - ry, cx + rx, cy + ry), fill=MOUTH_DARK)
+    d.chord(
+        box(cx - rx * 0.7, cy + ry * 0.1, cx + rx * 0.7, cy + ry * 1.0),
+        start=0,
+        end=180,
+        fill=TONGUE,
+    )
+    if opening > 0.5:
+        d.chord(box(cx - rx * 0.8, cy - ry, cx + rx * 0.8, cy - ry * 0.4), 180, 360, fill=TEETH)
+    d.ellipse(box(cx - rx, cy - ry, cx + rx, cy + ry), outline=LIP_LINE, width=px(2))
+    d.arc(
+        box(cx - rx - lip + 3, cy - ry - lip + 1, cx + rx + lip - 3, cy - ry + 2),
+        start=200,
+        end=250,
+        fill=(244, 170, 160),
+        width=px(1.5),
+    )
+
+
+MOUTH_SHAPES: dict[str, Callable[[Image.Image, int], None]] = {
+    "open": _mouth,
+    "wide": _wide_mouth,
+    "round": _round_mouth,
+}
+
+
 def _helmet(image: Image.Image) -> None:
     """Union-red safety helmet: dome, centre ridge, brim, and a small gold star."""
     hx, hy = HEAD_X, HEAD_Y
@@ -736,6 +817,14 @@ def main(argv: Sequence[str] | None = None) -> None:
         name = f"mouth_{level}.png"
         save(crop(shrink(draw_character(mouth_level=level)), MOUTH_BOX), out / name)
         mouth_files.append(name)
+    shape_files: dict[str, list[str]] = {}
+    for shape in ("wide", "round"):
+        shape_files[shape] = []
+        for level in range(MOUTH_LEVELS):
+            name = f"mouth_{shape}_{level}.png"
+            character = draw_character(mouth_level=level, mouth_shape=shape)
+            save(crop(shrink(character), MOUTH_BOX), out / name)
+            shape_files[shape].append(name)
     eye_files = []
     for lid in ("half", "closed"):
         name = f"eyes_{lid}.png"
@@ -755,6 +844,11 @@ caption: {list(CAPTION_BOX)}
 mouth:
   box: {list(MOUTH_BOX)}
   frames: [{", ".join(mouth_files)}]
+mouth_shapes:
+  wide:
+    frames: [{", ".join(shape_files["wide"])}]
+  round:
+    frames: [{", ".join(shape_files["round"])}]
 eyes:
   box: {list(EYES_BOX)}
   frames: [{", ".join(eye_files)}]

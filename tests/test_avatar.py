@@ -14,6 +14,7 @@ from anchor.avatar import AvatarError, AvatarPack, AvatarRenderer
 from anchor.avatar import captions as captions_module
 from anchor.avatar.captions import CaptionFontError, CaptionPainter, find_cjk_font
 from anchor.avatar.renderer import yuv420p_to_rgb
+from anchor.messages import MouthShape
 
 DEFAULT_PACK = Path(__file__).resolve().parent.parent / "avatars" / "default"
 W, H, FPS = 320, 180, 25
@@ -300,4 +301,69 @@ def test_unknown_kind_lists_the_supported_ones(pack_copy: Path) -> None:
 def test_caption_over_the_mouth_is_refused(pack_copy: Path) -> None:
     edit_manifest(pack_copy, lambda m: m.update(caption=[300, 300, 400, 100]))
     with pytest.raises(AvatarError, match=r"caption.*overlaps mouth\.box"):
+        AvatarPack.load(pack_copy)
+
+
+# ---------------------------------------------------------------- lip shapes
+
+
+def _lips_extent(frame: np.ndarray, box: tuple[int, int, int, int], w: int, h: int):
+    """Columns and rows of the mouth box where lips or the mouth's inside show (dark pixels)."""
+    dark = region(luma(frame, w, h), box) < 120
+    return int(dark.any(axis=0).sum()), int(dark.any(axis=1).sum())
+
+
+def test_default_pack_draws_wide_and_round_mouths(pack: AvatarPack) -> None:
+    assert set(pack.shapes) == {MouthShape.WIDE, MouthShape.ROUND}
+    for sprites in pack.shapes.values():
+        assert sprites.box == pack.mouth.box
+        assert len(sprites.frames) == len(pack.mouth.frames)
+
+
+def test_lip_shapes_look_spread_and_pursed(pack: AvatarPack) -> None:
+    w, h = 640, 360
+    r = AvatarRenderer(pack, w, h, fps=FPS, captions=False)
+    box = r.mouth_box
+    frames = {shape: r.render(40, 1.0, None, shape).copy() for shape in MouthShape}
+    wide_w, wide_h = _lips_extent(frames[MouthShape.WIDE], box, w, h)
+    round_w, round_h = _lips_extent(frames[MouthShape.ROUND], box, w, h)
+    assert wide_w > round_w + 4, "a spread mouth is wider than a pursed one"
+    assert round_h > wide_h + 2, "a pursed mouth is taller than a spread one"
+    for a, b in [(MouthShape.OPEN, MouthShape.WIDE), (MouthShape.OPEN, MouthShape.ROUND)]:
+        assert (
+            np.abs(region(luma(frames[a], w, h), box) - region(luma(frames[b], w, h), box)).mean()
+            > 4
+        )
+        assert np.array_equal(
+            outside(luma(frames[a], w, h), box), outside(luma(frames[b], w, h), box)
+        )
+
+
+def test_closed_shape_shuts_the_mouth_however_loud(pack: AvatarPack) -> None:
+    r = AvatarRenderer(pack, W, H, fps=FPS, captions=False)
+    rest = luma(r.render(12, 0.0, None)).copy()
+    for shape in MouthShape:
+        assert np.array_equal(luma(r.render(12, 0.0, None, shape)), rest)
+    assert np.array_equal(luma(r.render(12, 1.0, None, MouthShape.CLOSED)), rest)
+
+
+def test_pack_without_shapes_draws_them_open(pack_copy: Path) -> None:
+    edit_manifest(pack_copy, lambda m: m.pop("mouth_shapes"))
+    plain = AvatarPack.load(pack_copy)
+    assert plain.shapes == {}
+    r = AvatarRenderer(plain, W, H, fps=FPS, captions=False)
+    opened = luma(r.render(3, 0.8, None)).copy()
+    for shape in (MouthShape.WIDE, MouthShape.ROUND):
+        assert np.array_equal(luma(r.render(3, 0.8, None, shape)), opened)
+
+
+def test_mouth_shape_with_wrong_frame_count_names_the_key(pack_copy: Path) -> None:
+    edit_manifest(pack_copy, lambda m: m["mouth_shapes"]["round"]["frames"].pop())
+    with pytest.raises(AvatarError, match=r"mouth_shapes\.round\.frames: expected 6 images"):
+        AvatarPack.load(pack_copy)
+
+
+def test_unknown_mouth_shape_names_the_key(pack_copy: Path) -> None:
+    edit_manifest(pack_copy, lambda m: m["mouth_shapes"].update(smile={"frames": ["mouth_0.png"]}))
+    with pytest.raises(AvatarError, match=r"mouth_shapes\.smile: unknown shape"):
         AvatarPack.load(pack_copy)

@@ -5,10 +5,10 @@ stream size. Everything an operator can get wrong in a pack (a missing file, a s
 wrong size, a box that leaves the canvas, a typo in a key) is reported here, at start-up, as an
 `AvatarError` naming the file and the field, instead of surfacing later as a broken frame.
 
-The `kind` key selects how the manifest is read. Only `sprite` exists today; a `photo` kind (a
-rigged face photo whose mouth is opened by mesh warping) can register its own reader in
-`_READERS` and still produce the same `AvatarPack`: the renderer only needs mouth and eyelid
-images at a few levels, however they were made.
+The `kind` key selects how the manifest is read: `sprite` (drawn layers, read here) or `photo`
+(a rigged face photo whose mouth is opened by warping, read in anchor.avatar.photo). Both
+produce the same `AvatarPack`: the renderer only needs mouth and eyelid images at a few
+levels, however they were made.
 """
 
 from __future__ import annotations
@@ -178,6 +178,7 @@ def _load_sprite(directory: Path, fields: _Fields) -> AvatarPack:
     if fields.raw("foreground", None) is not None:
         foreground = _layer(directory, fields, "foreground", canvas, "RGBA")
     mouth = _sprite_set(directory, fields, "mouth", canvas, minimum=2)
+    shapes = _mouth_shapes(directory, fields, mouth)
     eyes = _sprite_set(directory, fields, "eyes", canvas, minimum=1)
     caption = fields.box("caption", canvas)
     for name, region in (("mouth.box", mouth.box), ("eyes.box", eyes.box)):
@@ -205,10 +206,20 @@ def _load_sprite(directory: Path, fields: _Fields) -> AvatarPack:
         anchor=(float(ax), float(ay)),
         caption=caption,
         motion=motion,
+        shapes=shapes,
     )
 
 
-_READERS: dict[str, Callable[[Path, _Fields], AvatarPack]] = {"sprite": _load_sprite}
+def _load_photo(directory: Path, fields: _Fields) -> AvatarPack:
+    from anchor.avatar.photo import load_photo_pack  # builds on this module, so imported late
+
+    return load_photo_pack(directory, fields)
+
+
+_READERS: dict[str, Callable[[Path, _Fields], AvatarPack]] = {
+    "sprite": _load_sprite,
+    "photo": _load_photo,
+}
 
 
 def _sprite_set(
@@ -223,6 +234,44 @@ def _sprite_set(
         for i, name in enumerate(names)
     )
     return SpriteSet(box=box, frames=frames)
+
+
+_SHAPE_KEYS = {"wide": MouthShape.WIDE, "round": MouthShape.ROUND}
+
+
+def _mouth_shapes(
+    directory: Path, fields: _Fields, mouth: SpriteSet
+) -> dict[MouthShape, SpriteSet]:
+    """The optional `mouth_shapes: {wide: {frames: [...]}, round: {frames: [...]}}`.
+
+    They are drawn in the mouth's box at the mouth's openness levels, so they take no box and
+    must have as many frames as `mouth`.
+    """
+    given = fields.raw("mouth_shapes", None)
+    if given is None:
+        return {}
+    if not isinstance(given, dict):
+        raise fields.error("mouth_shapes", f"expected a mapping of shapes, got {_kind_of(given)}")
+    shapes: dict[MouthShape, SpriteSet] = {}
+    for name, entry in given.items():
+        key = f"mouth_shapes.{name}"
+        if name not in _SHAPE_KEYS:
+            raise fields.error(key, f"unknown shape (supported: {', '.join(_SHAPE_KEYS)})")
+        if not isinstance(entry, dict) or set(entry) != {"frames"}:
+            raise fields.error(key, f"expected {{frames: [...]}}, got {entry!r}")
+        names = fields.file_list(f"{key}.frames")
+        if len(names) != len(mouth.frames):
+            raise fields.error(
+                f"{key}.frames",
+                f"expected {len(mouth.frames)} images (as many as mouth.frames), got {len(names)}",
+            )
+        size = (mouth.box[2], mouth.box[3])
+        frames = tuple(
+            _read_png(directory, fields, f"{key}.frames[{i}]", file, size, "RGBA")
+            for i, file in enumerate(names)
+        )
+        shapes[_SHAPE_KEYS[name]] = SpriteSet(box=mouth.box, frames=frames)
+    return shapes
 
 
 def _layer(

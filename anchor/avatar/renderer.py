@@ -23,7 +23,8 @@ import numpy as np
 
 from anchor.avatar.captions import CaptionPainter, find_cjk_font
 from anchor.avatar.motion import Blinks, Eyelid, Sway
-from anchor.avatar.pack import AvatarError, AvatarPack
+from anchor.avatar.pack import AvatarError, AvatarPack, SpriteSet
+from anchor.messages import MouthShape
 
 COLOR_MATRIX = "bt709"
 COLOR_RANGE = "tv"
@@ -143,13 +144,13 @@ class _Buffer:
     array: np.ndarray
     planes: Planes
     pose: int | None = None
-    mouth: int | None = None
+    mouth: tuple[MouthShape, int] | None = None
     eyelid: int | None = None
     caption: tuple[str, int | None] | None = None
 
 
 class AvatarRenderer:
-    """Draws frame n of the host from (mouth openness, caption); deterministic for a seed.
+    """Draws frame n of the host from (mouth openness, lip shape, caption); deterministic.
 
     `render` returns one of `buffers` internal arrays in turn: a returned frame stays valid
     until `buffers` further calls, which lets the caller encode it (or encode it again when a
@@ -198,10 +199,13 @@ class AvatarRenderer:
             if region.overlaps(self._caption):
                 raise AvatarError(f"{pack.directory}: {name} moves into the caption area")
         self._character_patches = [scene.compose(pose, self._character) for pose in poses]
-        self._mouth_patches = [
-            [scene.compose(pose, self._mouth, pack.mouth.box, s) for s in pack.mouth.frames]
-            for pose in poses
-        ]
+        self._mouth_patches = {
+            shape: [
+                [scene.compose(pose, self._mouth, pack.mouth.box, s) for s in sprites.frames]
+                for pose in poses
+            ]
+            for shape, sprites in self._mouth_shapes(pack).items()
+        }
         lids = (None, pack.eyes.frames[0], pack.eyes.frames[-1])  # open, half, closed
         self._eye_patches = [
             [scene.compose(pose, self._eyes, pack.eyes.box, sprite) for sprite in lids]
@@ -235,10 +239,18 @@ class AvatarRenderer:
         """Whether the lids are (half) shut in this frame; blinks depend on the seed only."""
         return self._blinks.eyelid(frame_index) != Eyelid.OPEN
 
-    def render(self, frame_index: int, mouth: float, caption: str | None) -> np.ndarray:
+    def render(
+        self,
+        frame_index: int,
+        mouth: float,
+        caption: str | None,
+        shape: MouthShape = MouthShape.OPEN,
+    ) -> np.ndarray:
         """Frame `frame_index` (stream time = frame_index / fps) as a yuv420p array of shape
         (height*3//2, width), uint8 — exactly what av.VideoFrame.from_ndarray(a, format="yuv420p")
         takes. mouth in [0, 1] (0 = closed). caption: the sentence being spoken, or None.
+        shape: the lip shape; CLOSED shuts the mouth whatever `mouth` says, a shape the pack
+        does not draw is drawn OPEN.
 
         The array is the renderer's own: valid until `buffers` more calls, not to be written."""
         buffer = self._buffers[self._turn]
@@ -255,10 +267,10 @@ class AvatarRenderer:
             buffer.eyelid = eyelid
             if self._eyes_touch_mouth:
                 buffer.mouth = None
-        level = self._mouth_level(mouth)
-        if buffer.mouth != level:
-            self._mouth.paste(buffer.planes, self._mouth_patches[pose][level])
-            buffer.mouth = level
+        drawn = self._mouth_drawn(mouth, shape)
+        if buffer.mouth != drawn:
+            self._mouth.paste(buffer.planes, self._mouth_patches[drawn[0]][pose][drawn[1]])
+            buffer.mouth = drawn
         self._draw_caption(buffer, pose, caption)
         return buffer.array
 
@@ -270,10 +282,17 @@ class AvatarRenderer:
         lean_step = round((lean + 1.0) / 2.0 * (self._lean_steps - 1))
         return b * self._lean_steps + lean_step
 
-    def _mouth_level(self, mouth: float) -> int:
-        if not mouth > 0.0:  # also catches NaN
-            return 0
-        return min(self._mouth_levels - 1, round(mouth * (self._mouth_levels - 1)))
+    def _mouth_drawn(self, mouth: float, shape: MouthShape) -> tuple[MouthShape, int]:
+        """Which precomposed mouth patch shows (shape, level).
+
+        A shut mouth (CLOSED, or no opening at all) is one patch for every shape: the rest
+        pose. A shape's first frame is its least-open form, shown for a barely open mouth."""
+        if shape == MouthShape.CLOSED or not mouth > 0.0:  # also catches NaN
+            return MouthShape.OPEN, 0
+        level = min(self._mouth_levels - 1, round(mouth * (self._mouth_levels - 1)))
+        if shape not in self._mouth_patches:
+            return MouthShape.OPEN, level
+        return shape, level
 
     def _draw_caption(self, buffer: _Buffer, pose: int, caption: str | None) -> None:
         text = caption.strip() if caption and self._painter is not None else ""
@@ -357,6 +376,23 @@ class AvatarRenderer:
         return found
 
     # ----------------------------------------------------------------- set-up
+
+    @staticmethod
+    def _mouth_shapes(pack: AvatarPack) -> dict[MouthShape, SpriteSet]:
+        """The mouth sprites per shape: OPEN is the pack's mouth, others only if the pack has them.
+
+        Shapes the pack lacks are left out rather than copied, so they cost no composing."""
+        shapes: dict[MouthShape, SpriteSet] = {MouthShape.OPEN: pack.mouth}
+        for shape, sprites in pack.shapes.items():
+            if shape in (MouthShape.OPEN, MouthShape.CLOSED):
+                continue
+            if sprites.box != pack.mouth.box or len(sprites.frames) != len(pack.mouth.frames):
+                raise AvatarError(
+                    f"{pack.directory}: the {shape.name.lower()} mouth must have the mouth's box "
+                    f"and {len(pack.mouth.frames)} frames"
+                )
+            shapes[shape] = sprites
+        return shapes
 
     def _make_painter(self, caption_font: str | None) -> CaptionPainter | None:
         if self._caption.w < 8 or self._caption.h < 8:

@@ -42,16 +42,25 @@ def trim_silence(
     rises above `threshold_db` is all silence and comes back empty.
     """
     samples = np.asarray(pcm, dtype=np.float32)
+    start, end = speech_bounds(samples, rate, threshold_db, keep)
+    return samples[start:end]
+
+
+def speech_bounds(
+    pcm: np.ndarray, rate: int, threshold_db: float = -45.0, keep: float = 0.05
+) -> tuple[int, int]:
+    """The sample range `trim_silence` keeps; callers with timing data shift it by `start`."""
+    samples = np.asarray(pcm, dtype=np.float32)
     if samples.size == 0:
-        return samples
+        return 0, 0
     window = max(1, round(rate * _WINDOW_SECONDS))
     padded = np.zeros(-(-samples.size // window) * window, dtype=np.float32)
     padded[: samples.size] = samples
     rms = np.sqrt(np.mean(padded.reshape(-1, window).astype(np.float64) ** 2, axis=1))
     loud = np.flatnonzero(rms > 10.0 ** (threshold_db / 20.0))
     if loud.size == 0:
-        return samples[:0]
+        return 0, 0
     margin = round(keep * rate)
     start = max(0, int(loud[0]) * window - margin)
     end = min(samples.size, (int(loud[-1]) + 1) * window + margin)
-    return samples[start:end]
+    return start, end
