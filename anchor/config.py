@@ -28,7 +28,7 @@ from pydantic import (
 )
 
 from anchor.output import redact_url
-from anchor.yamlsource import SourceError, load_model
+from anchor.yamlsource import SourceError, YamlDocument, load_model, load_yaml, validate
 
 _NAME = re.compile(r"^[a-z0-9_-]+$")
 _FILE_SUFFIXES = (".ts", ".m2ts", ".mp4", ".mkv", ".flv")
@@ -161,6 +161,15 @@ class SpeechConfig(_Section):
     sentence_gap: float = Field(0.35, ge=0, le=5)
     lookahead: int = Field(2, ge=1, le=8)
     max_sentence_seconds: float = Field(30.0, gt=0, le=300)
+    cache_max_mb: int = Field(200, ge=0, le=100_000)  # 0: no synthesis cache
+    cache_dir: ConfigPath | None = None  # None: speech-cache next to the store's database
+    voice_retry_seconds: float = Field(60.0, ge=1, le=3600)  # first wait before a failed
+    # voice is tried again; doubles while it keeps failing
+
+    @field_validator("cache_dir")
+    @classmethod
+    def _resolve_cache_dir(cls, value: Path | None, info: ValidationInfo) -> Path | None:
+        return None if value is None else _resolve(value, info)
 
 
 class IdleConfig(_Section):
@@ -170,14 +179,56 @@ class IdleConfig(_Section):
 
 
 class LogConfig(_Section):
-    """How much the daemon tells the operator; DEBUG is for chasing a problem, not for 24/7."""
+    """How much the daemon tells the operator; DEBUG is for chasing a problem, not for 24/7.
+
+    With a ``file`` the log is also written there, rotated at ``max_mb`` with ``backups`` old
+    files kept (bounded for a channel that runs for months); ``json`` writes one object a line
+    for a log shipper. The console stays human-readable either way."""
 
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    file: ConfigPath | None = None
+    format: Literal["text", "json"] = "text"
+    max_mb: float = Field(20.0, gt=0, le=10_000)
+    backups: int = Field(5, ge=0, le=1000)
 
     @field_validator("level", mode="before")
     @classmethod
     def _any_case(cls, value: Any) -> Any:
         return value.strip().upper() if isinstance(value, str) else value
+
+    @field_validator("file")
+    @classmethod
+    def _resolve_file(cls, value: Path | None, info: ValidationInfo) -> Path | None:
+        return None if value is None else _resolve(value, info)
+
+
+class HealthConfig(_Section):
+    """The operator's signals: ``/metrics`` (Prometheus) and ``/healthz`` over HTTP.
+
+    ``listen`` is ``host:port`` (null: no HTTP server; port 0: any free port, logged). Keep it
+    on 127.0.0.1 unless a firewall guards the port: the pages need no password. A heartbeat
+    (the picture, the event loop) that stands still for ``stall_seconds`` is a stall."""
+
+    listen: str | None = "127.0.0.1:9108"
+    stall_seconds: float = Field(5.0, ge=0.5, le=600)
+
+    @field_validator("listen")
+    @classmethod
+    def _host_port(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        host, sep, port = value.strip().rpartition(":")
+        if not sep or not host or not port.isdigit() or int(port) > 65535:
+            raise ValueError(f"{value!r} is not host:port (for example 127.0.0.1:9108)")
+        return f"{host}:{int(port)}"
+
+    @property
+    def address(self) -> tuple[str, int] | None:
+        """(host, port) to bind, or None when the server is off."""
+        if self.listen is None:
+            return None
+        host, _, port = self.listen.rpartition(":")
+        return host.strip("[]"), int(port)
 
 
 class MqttConfig(_Section):
@@ -305,6 +356,7 @@ class Config(_Section):
     speech: SpeechConfig = Field(default_factory=SpeechConfig)
     idle: IdleConfig = Field(default_factory=IdleConfig)
     log: LogConfig = Field(default_factory=LogConfig)
+    health: HealthConfig = Field(default_factory=HealthConfig)
     mqtt: MqttConfig = Field(default_factory=MqttConfig)
     questions: QuestionsConfig = Field(default_factory=QuestionsConfig)
     moderation: ModerationConfig = Field(default_factory=ModerationConfig)
@@ -365,15 +417,73 @@ def load_config(path: Path) -> Config:
         raise ConfigError(exc.errors) from None
 
 
-class VoiceProfile(_Section):
-    """A voice: which TTS engine, and which of its voices to use for each language."""
+class HttpRequest(_Section):
+    """How to ask a TTS server for one sentence, and what its answer is.
 
-    engine: Literal["pyttsx3"]
+    String values under ``json``, ``query`` and ``form`` may hold the placeholders ``{text}``,
+    ``{voice}`` (the profile's voice id for the language) and ``{language}``; other values are
+    sent as written. The token (if any) comes from the environment variable ``token_env`` and
+    is sent as ``Authorization: Bearer <token>``, so the profile itself holds no secret.
+    """
+
+    url: str
+    method: Literal["GET", "POST"] = "POST"
+    json_body: dict[str, Any] | None = Field(None, alias="json")
+    query: dict[str, Any] | None = None
+    form: dict[str, Any] | None = None
+    headers: dict[str, str] = Field(default_factory=dict)
+    token_env: str | None = None
+    format: Literal["wav", "mp3", "pcm16"] = "wav"
+    sample_rate: int | None = Field(None, ge=8000, le=192_000)  # required for pcm16
+
+    model_config = ConfigDict(populate_by_name=True)
+
+    @field_validator("url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        parts = urlsplit(value.strip())
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(f"{value!r} is not an http:// or https:// URL")
+        return value.strip()
+
+    @field_validator("method", mode="before")
+    @classmethod
+    def _any_case(cls, value: Any) -> Any:
+        return value.strip().upper() if isinstance(value, str) else value
+
+    @model_validator(mode="after")
+    def _consistent(self) -> HttpRequest:
+        if self.format == "pcm16" and self.sample_rate is None:
+            raise ValueError("format pcm16 needs sample_rate (raw samples carry no rate)")
+        if self.method == "GET" and (self.json_body is not None or self.form is not None):
+            raise ValueError("a GET request sends only query fields; use method: POST")
+        if self.json_body is not None and self.form is not None:
+            raise ValueError("send either json or form fields, not both")
+        return self
+
+
+VoiceEngine = Literal["pyttsx3", "espeak", "edge-tts", "http"]
+
+
+class VoiceProfile(_Section):
+    """A voice: which TTS engine, and which of its voices to use for each language.
+
+    ``rate``, ``volume`` and ``pitch`` mean the same for every engine (words per minute,
+    0..1, 0..99 with 50 neutral), so a fallback voice speaks at about the same pace; each
+    backend maps them onto its own units. ``fallback`` names the profile that speaks when
+    this one cannot.
+    """
+
+    engine: VoiceEngine
     voices: dict[str, str] = Field(min_length=1)
     default_language: str = Field("zh", validate_default=True)
     rate: int = Field(175, ge=80, le=400)
     volume: float = Field(1.0, ge=0, le=1)
     pitch: int = Field(50, ge=0, le=99)
+    fallback: str | None = None
+    timeout_seconds: float = Field(8.0, gt=0, le=120)  # network engines: the whole sentence
+    endpoint: str | None = None  # edge-tts only: a wss:// relay instead of the public service
+    http: HttpRequest | None = None  # engine http only
 
     @field_validator("voices")
     @classmethod
@@ -391,19 +501,87 @@ class VoiceProfile(_Section):
             raise ValueError(f"{value!r} has no entry under voices (have: {', '.join(voices)})")
         return value
 
+    @field_validator("fallback")
+    @classmethod
+    def _fallback_name(cls, value: str | None) -> str | None:
+        return None if value is None else _check_name(value, "voice profile name")
+
+    @field_validator("endpoint")
+    @classmethod
+    def _websocket_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        parts = urlsplit(value.strip())
+        if parts.scheme not in ("ws", "wss") or not parts.hostname:
+            raise ValueError(f"{value!r} is not a ws:// or wss:// URL")
+        return value.strip()
+
+    @model_validator(mode="after")
+    def _engine_settings(self) -> VoiceProfile:
+        if self.engine == "http" and self.http is None:
+            raise ValueError("engine http needs an http: block (url, request, format)")
+        if self.engine != "http" and self.http is not None:
+            raise ValueError(f"the http: block is only for engine http, not {self.engine}")
+        if self.engine != "edge-tts" and self.endpoint is not None:
+            raise ValueError(f"endpoint is only for engine edge-tts, not {self.engine}")
+        return self
+
     def voice_for(self, language: str | None) -> str:
-        """The engine voice id for ``language``, falling back to the default language."""
+        """The engine voice id for ``language``, falling back to the default language.
+
+        "zh-CN" finds the "zh" entry, as the backends do when they pick a voice.
+        """
         fallback = self.voices[self.default_language]
-        return self.voices.get(language, fallback) if language else fallback
+        if not language:
+            return fallback
+        wanted = language.lower()
+        primary = wanted.replace("_", "-").split("-")[0]
+        return (
+            self.voices.get(language)
+            or self.voices.get(wanted)
+            or self.voices.get(primary, fallback)
+        )
 
 
 def load_voice_profile(voices_dir: Path, name: str) -> VoiceProfile:
     """Read ``voices_dir/<name>.yaml``; raise ConfigError listing every problem."""
+    return _load_voice_document(voices_dir, name)[0]
+
+
+def load_voice_chain(voices_dir: Path, name: str) -> list[tuple[str, VoiceProfile]]:
+    """The profile ``name`` and every profile its ``fallback`` names, in speaking order.
+
+    A fallback that names a missing profile, or leads back to a profile already in the
+    chain, is an error naming the file and line of that ``fallback`` key.
+    """
+    chain: list[tuple[str, VoiceProfile]] = []
+    seen: set[str] = set()
+    current: str | None = name
+    while current is not None:
+        profile, doc = _load_voice_document(voices_dir, current)
+        chain.append((current, profile))
+        seen.add(current)
+        following = profile.fallback
+        if following is None:
+            break
+        where = doc.error(("fallback",), "")
+        if following in seen:
+            order = " -> ".join([*(link for link, _ in chain), following])
+            raise ConfigError([f"{where}{following!r} makes a loop ({order})"])
+        target = Path(voices_dir) / f"{following}.yaml"
+        if not target.is_file():
+            raise ConfigError([f"{where}no voice profile {following!r} ({target} not found)"])
+        current = following
+    return chain
+
+
+def _load_voice_document(voices_dir: Path, name: str) -> tuple[VoiceProfile, YamlDocument]:
     path = Path(voices_dir) / f"{name}.yaml"
     if not _NAME.fullmatch(name):
         raise ConfigError([f"{path}: {name!r} is not a valid voice profile name"])
     try:
-        return load_model(path, VoiceProfile)
+        doc = load_yaml(path)
+        return validate(VoiceProfile, doc), doc
     except SourceError as exc:
         raise ConfigError(exc.errors) from None
 

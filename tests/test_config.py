@@ -45,7 +45,7 @@ def test_shipped_config_equals_the_embedded_defaults() -> None:
 def test_shipped_voice_profile_uses_the_pinyin_mandarin_voice() -> None:
     config = load_config(ROOT / "config.yaml")
     profile = load_voice_profile(config.voices_dir, config.voice)
-    assert profile.engine == "pyttsx3"
+    assert profile.engine == "espeak"
     assert profile.voices == {"zh": "cmn-latn-pinyin", "en": "en-us"}
     assert profile.voice_for(None) == "cmn-latn-pinyin"
     assert profile.voice_for("en") == "en-us"
@@ -147,11 +147,12 @@ def test_missing_file(tmp_path: Path) -> None:
 
 
 def test_voice_profile_errors(tmp_path: Path) -> None:
-    path = write(tmp_path, "engine: espeak\nvoices: {en: en-us}\nrate: 1000\n", "robot.yaml")
+    path = write(tmp_path, "engine: festival\nvoices: {en: en-us}\nrate: 1000\n", "robot.yaml")
     with pytest.raises(ConfigError) as caught:
         load_voice_profile(tmp_path, "robot")
     assert caught.value.errors == [
-        f"{path}:1: engine: expected one of 'pyttsx3', got 'espeak'",
+        f"{path}:1: engine: expected one of 'pyttsx3', 'espeak', 'edge-tts' or 'http', "
+        "got 'festival'",
         f"{path}:1: default_language: 'zh' has no entry under voices (have: en)",
         f"{path}:3: rate: must be at most 400, got 1000",
     ]
