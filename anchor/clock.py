@@ -4,6 +4,10 @@ The audio sample counter is the master. Video frame n starts at sample floor(n *
 and its timestamp is n in a 1/fps time base; audio timestamps are sample indices in a 1/rate
 time base. Both are integers derived from the same counter, so sound and picture cannot drift
 apart however long the stream runs, and neither ever looks at wall time.
+
+`first_frame` is where the counter starts: 0 for a fresh channel. A later start gives the same
+timestamps a channel that had been on air that long would write, which is how a short run is
+made to cross the 33-bit MPEG-TS timestamp wrap (about 26.5 h).
 """
 
 from __future__ import annotations
@@ -16,10 +20,13 @@ from fractions import Fraction
 class MediaClock:
     sample_rate: int
     fps: int
+    first_frame: int = 0
 
     def __post_init__(self) -> None:
         if self.sample_rate <= 0 or self.fps <= 0:
             raise ValueError("sample_rate and fps must be positive")
+        if self.first_frame < 0:
+            raise ValueError("first_frame must not be negative")
 
     @property
     def video_time_base(self) -> Fraction:

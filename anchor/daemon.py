@@ -26,8 +26,9 @@ from anchor.airlog import AirLog
 from anchor.answerer import Answerer
 from anchor.avatar.pack import AvatarError, AvatarPack
 from anchor.avatar.renderer import AvatarRenderer
+from anchor.bookmark import ShowBookmark
 from anchor.clock import MediaClock
-from anchor.config import Config, ConfigError, load_voice_profile, secret_from_env
+from anchor.config import Config, ConfigError, secret_from_env
 from anchor.control import Control
 from anchor.desk import QuestionDesk, WaitingQuestion
 from anchor.director import Director
@@ -44,8 +45,11 @@ from anchor.reception import Reception
 from anchor.rundown import Rundown
 from anchor.schedule import Schedule, Segment
 from anchor.speaker import Speaker
-from anchor.speech.registry import create_voice
+from anchor.speech.cache import SynthesisCache
+from anchor.speech.chain import VoiceChain
+from anchor.speech.registry import build_voice
 from anchor.store import Store, StoreError
+from anchor.telemetry import ChannelTelemetry
 
 log = logging.getLogger(__name__)
 
@@ -70,6 +74,7 @@ class RunOptions:
     start_time: datetime | None = None  # wall time that stream time 0 stands for
     questions: tuple[str, ...] = field(default=())  # asked from the command line at start
     console: bool = False  # read questions typed on standard input
+    start_at_s: float = 0.0  # stream time the clock starts at (0: a fresh channel)
 
 
 class Channel:
@@ -77,7 +82,9 @@ class Channel:
         self._config = config
         self._schedule = schedule
         self._options = options
-        self._clock = MediaClock(config.audio.sample_rate, config.video.fps)
+        first_frame = round(options.start_at_s * config.video.fps)
+        self._clock = MediaClock(config.audio.sample_rate, config.video.fps, first_frame)
+        self._lines: LineQueue | None = None
         self._playout: Playout | None = None
         self._director: Director | None = None
         self._desk: QuestionDesk | None = None
@@ -85,13 +92,35 @@ class Channel:
         self._obs = None
         self._stop_requested = False
         self._started = time.time()
+        self._bookmark: ShowBookmark | None = None
+        self.telemetry = ChannelTelemetry(config.health)  # /metrics, /healthz, the watchdog
         self.stats: PlayoutStats | None = None
+        self.voice: VoiceChain | None = None  # the voice chain, for its health counters
+        self.speech_cache: SynthesisCache | None = None
 
     def request_stop(self) -> None:
         """Graceful stop: finish the sentence on air (at most 3 s), then close the stream."""
         self._stop_requested = True
         if self._playout is not None:
             self._playout.request_stop(grace_seconds=3.0)
+
+    def gauges(self) -> dict[str, float]:
+        """How full the channel's queues are and how the playout keeps up, for monitoring."""
+        playout, desk, lines = self._playout, self._desk, self._lines
+        if playout is None or desk is None or lines is None:
+            return {}
+        stats = playout.stats
+        return {
+            "stream_s": playout.stream_seconds,
+            "frames": stats.frames,
+            "lines_queued": len(lines),
+            "questions_waiting": len(desk),
+            "renders_skipped": stats.renders_skipped,
+            "underrun_frames": stats.underrun_frames,
+            "max_lateness_s": stats.max_lateness_s,
+            "mqtt_connected": float(self._link is not None and self._link.connected),
+            "obs_connected": float(self._obs is not None and self._obs.connected),
+        }
 
     async def run(self) -> PlayoutStats:
         config = self._config
@@ -105,11 +134,16 @@ class Channel:
             try:
                 moderator = await asyncio.to_thread(Moderator, config.moderation.wordlists)
                 knowledge = await KnowledgeBase.aload(config.knowledge.path)
-                profile = load_voice_profile(config.voices_dir, config.voice)
+                self.speech_cache = self._build_speech_cache()
+                voice = self.voice = await build_voice(
+                    config.voices_dir,
+                    config.voice,
+                    self.speech_cache,
+                    retry_after=config.speech.voice_retry_seconds,
+                )
             except (ModerationError, KnowledgeError, ConfigError) as exc:
                 raise StartupError(str(exc)) from exc
             answerer = Answerer.from_config(knowledge, config.knowledge, config.llm)
-            voice = create_voice(profile)
             try:
                 renderer = await asyncio.to_thread(self._build_renderer)
             except AvatarError as exc:
@@ -138,7 +172,11 @@ class Channel:
         self._link = self._build_link()
         self._obs = self._build_obs()
         outbox = Outbox(self._link, channel=config.channel)
-        airlog = AirLog(store, publish_event=outbox.event, publish_answer=outbox.answer)
+        airlog = AirLog(
+            store,
+            publish_event=outbox.event,
+            publish_answer=self.telemetry.track_answers(outbox.answer),
+        )
         playout = Playout(
             self._clock,
             renderer,
@@ -173,7 +211,7 @@ class Channel:
             lines,
             answerer=answerer,
             screen=screen,
-            on_answering=airlog.answering,
+            on_answering=lambda waiting: self._answering(airlog, waiting),
             on_answered=airlog.answered,
             on_expired=lambda expired: self._expire(store, outbox, expired),
         )
@@ -189,8 +227,11 @@ class Channel:
         if self._link is not None:
             self._link.bind(on_question=reception.take_payload, on_control=control.take_payload)
         self._playout, self._director, self._desk = playout, director, desk
+        self._lines = lines
         if self._stop_requested:
             playout.request_stop()
+        self._bookmark = ShowBookmark(store, director)
+        await self._bookmark.restore()
         await self._resume_pending(store, reception)
         for text in options.questions:
             await reception.take(_local_question(text, "cli"))
@@ -200,6 +241,8 @@ class Channel:
             "air-log": airlog.run(),
             "outbox": outbox.run(),
             "status-reporter": self._report(playout),
+            "schedule-bookmark": self._bookmark.run(),
+            "loop-heartbeat": self.telemetry.heartbeat.run(),
         }
         if self._link is not None:
             background["mqtt-link"] = self._link.run()
@@ -208,7 +251,23 @@ class Channel:
             background["console"] = self._console(reception)
         if self._obs is not None:
             background["obs"] = self._obs.run()
-        await self._supervise(playout, background)
+        self.telemetry.attach(
+            playout=playout,
+            lines=lines,
+            store=store,
+            desk=desk,
+            reception=reception,
+            link=self._link,
+            obs=self._obs,
+            voice=self.voice,
+            speech_cache=self.speech_cache,
+        )
+        await self.telemetry.start()
+        try:
+            await self._supervise(playout, background)
+            await self._bookmark.flush()
+        finally:
+            await self.telemetry.aclose()
         if self._obs is not None:
             await self._obs.aclose()
         if self._link is not None:
@@ -274,7 +333,13 @@ class Channel:
             return EXPIRED_APOLOGY
         return None
 
+    async def _answering(self, airlog: AirLog, waiting: WaitingQuestion) -> None:
+        self.telemetry.answering(waiting)
+        await airlog.answering(waiting)
+
     def _on_air(self, airlog: AirLog, spoken: SpokenLine, stream_time: float) -> None:
+        if self._bookmark is not None:
+            self._bookmark.on_air(spoken.line)
         if spoken.line.text:
             log.info("[%s] %s", _format_stream_time(stream_time), spoken.line.text)
         airlog.on_air(spoken, stream_time)
@@ -315,6 +380,7 @@ class Channel:
             "obs": None
             if self._obs is None
             else {"connected": self._obs.connected, **self._obs.stats},
+            "health": self.telemetry.health(),
         }
 
     async def _publish_status(self) -> None:
@@ -376,6 +442,14 @@ class Channel:
             return self._config.obs.media_url
         url = self._options.output.url
         return url.split("?", 1)[0] if url.startswith("udp://") else url
+
+    def _build_speech_cache(self) -> SynthesisCache | None:
+        """Sentences already synthesized, kept next to the store unless the config says where."""
+        speech = self._config.speech
+        if speech.cache_max_mb == 0:
+            return None
+        directory = speech.cache_dir or Path(self._config.store.path).parent / "speech-cache"
+        return SynthesisCache(directory, speech.cache_max_mb * 1024 * 1024)
 
     def _build_renderer(self) -> AvatarRenderer:
         config = self._config

@@ -9,13 +9,17 @@ live one would.
 Order of a day: the show opens with the first segment, then loops the segments, saying an idle
 line between segments; at each timetable time the named segment starts (at the next sentence)
 and the loop carries on after it. A schedule with no segments is all idle lines.
+
+Each scheduled sentence knows its place (segment, sentence index), so the engine can note the
+place as the sentence airs and, after a restart with the same schedule, `resume_at` it instead
+of starting the show from the top.
 """
 
 from __future__ import annotations
 
 import logging
 import random
-from collections import deque
+from collections import OrderedDict, deque
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
@@ -26,6 +30,7 @@ from anchor.speech.text import split_sentences
 log = logging.getLogger(__name__)
 
 SegmentListener = Callable[[Segment], None]
+MAX_PLACED_LINES = 256  # sentences handed out whose place can still be looked up
 
 
 class Director:
@@ -44,6 +49,8 @@ class Director:
         self._on_segment = on_segment
         self._inserts: deque[Line] = deque(maxlen=32)
         self._paused = False
+        # id(line) → (line, segment id, sentence index); the line is kept so its id stays unique.
+        self._places: OrderedDict[int, tuple[Line, str, int]] = OrderedDict()
         self._load(schedule)
 
     @property
@@ -73,6 +80,40 @@ class Director:
         """Queue an operator's line ahead of everything scheduled."""
         for sentence in split_sentences(text):
             self._inserts.append(Line(sentence, Priority.OPERATOR))
+
+    def place_of(self, line: Line) -> tuple[str, int] | None:
+        """(segment id, sentence index in the segment) of a scheduled line this director made."""
+        found = self._places.get(id(line))
+        if found is None or found[0] is not line:
+            return None
+        return found[1], found[2]
+
+    def resume_at(self, segment_id: str, sentence: int) -> bool:
+        """Carry on from sentence `sentence` (0-based) of a segment; False if there is none.
+
+        Used at start with the place saved when the engine last stopped; a sentence past the
+        segment's end starts the segment after it. The timetable is untouched: a timetabled
+        start still happens at its time."""
+        ids = [segment.id for segment in self._schedule.segments]
+        if segment_id not in ids or sentence < 0:
+            return False
+        index = ids.index(segment_id)
+        segment = self._schedule.segments[index]
+        counted = 0
+        for point_index, point in enumerate(segment.points):
+            count = len(split_sentences(point.text))
+            if sentence < counted + count:
+                log.info("resuming %s at sentence %d", segment_id, sentence + 1)
+                self._start_segment(index)
+                self._point_index = point_index + 1
+                self._sentence_index = counted
+                self._queue_point(point.text, point.pause, segment.id, skip=sentence - counted)
+                return True
+            counted += count
+        following = (index + 1) % len(self._schedule.segments)
+        log.info("resuming after %s: it had aired to its end", segment_id)
+        self._start_segment(following)
+        return True
 
     def give_back(self, lines: list[Line]) -> None:
         """Scheduled lines that were synthesized but preempted: they will be said next."""
@@ -127,6 +168,7 @@ class Director:
         self._pending: deque[Line] = deque()
         self._segment_index: int | None = None
         self._point_index = 0
+        self._sentence_index = 0
         self._idle_order: list[str] = []
         self._last_check = self._now().astimezone(schedule.timezone)
         if schedule.segments:
@@ -135,6 +177,7 @@ class Director:
     def _start_segment(self, index: int) -> None:
         self._segment_index = index
         self._point_index = 0
+        self._sentence_index = 0
         self._pending.clear()
         segment = self._schedule.segments[index]
         log.info("segment %s: %s", segment.id, segment.title)
@@ -149,18 +192,24 @@ class Director:
             return self._idle_line(pause=self._schedule.gap_seconds)
         return Line("", Priority.IDLE, pause_after=self._schedule.gap_seconds)
 
-    def _queue_point(self, text: str, pause: float, segment_id: str) -> None:
+    def _queue_point(self, text: str, pause: float, segment_id: str, *, skip: int = 0) -> None:
         sentences = split_sentences(text)
         for i, sentence in enumerate(sentences):
+            place = self._sentence_index
+            self._sentence_index += 1
+            if i < skip:
+                continue
             last = i == len(sentences) - 1
-            self._pending.append(
-                Line(
-                    sentence,
-                    Priority.SCHEDULE,
-                    pause_after=pause if last else 0.0,
-                    segment=segment_id,
-                )
+            line = Line(
+                sentence,
+                Priority.SCHEDULE,
+                pause_after=pause if last else 0.0,
+                segment=segment_id,
             )
+            self._pending.append(line)
+            self._places[id(line)] = (line, segment_id, place)
+            if len(self._places) > MAX_PLACED_LINES:
+                self._places.popitem(last=False)
 
     def _idle_line(self, pause: float) -> Line:
         """Idle lines in a shuffled rotation, so none repeats before all have been said."""

@@ -26,8 +26,8 @@ import numpy as np
 
 from anchor.clock import MediaClock
 from anchor.linequeue import LineQueue
-from anchor.lipsync import LipTracker
-from anchor.messages import SpokenLine
+from anchor.lipsync import MouthTrack
+from anchor.messages import MouthShape, SpokenLine
 
 if TYPE_CHECKING:
     from anchor.avatar.renderer import AvatarRenderer
@@ -41,8 +41,8 @@ CAPTION_LINGER_S = 1.0
 MIN_GAP_S = 0.25  # a pause cut short for a more important line still keeps this much silence
 FAST_BATCH = 8
 
-# frame index, its samples, mouth openness, caption, skip the render
-_FrameWork = tuple[int, np.ndarray, float, str | None, bool]
+# frame index, its samples, mouth openness, lip shape, caption, skip the render
+_FrameWork = tuple[int, np.ndarray, float, MouthShape, str | None, bool]
 
 
 @dataclass(slots=True)
@@ -53,6 +53,9 @@ class PlayoutStats:
     underrun_frames: int = 0
     lines_aired: int = 0
     max_lateness_s: float = 0.0
+    lateness_s: float = 0.0  # behind the clock at the last frame (live mode; 0 when ahead)
+    render_seconds: float = 0.0  # total time spent in renderer.render (perf_counter)
+    encode_seconds: float = 0.0  # total time spent in encoder.write
 
 
 @dataclass(slots=True)
@@ -88,9 +91,9 @@ class Playout:
         self._live = live
         self._duration_frames = duration_frames
         self._on_line = on_line
-        self._lips = LipTracker(clock.fps)
+        self._mouth = MouthTrack(clock.fps, clock.sample_rate)
         self._on_air: _OnAir | None = None
-        self._frame = 0
+        self._frame = clock.first_frame
         self._stop_by_frame: int | None = None
         self._picture: np.ndarray | None = None
         self._media = ThreadPoolExecutor(max_workers=1, thread_name_prefix="media")
@@ -123,15 +126,17 @@ class Playout:
                 while len(batch) < batch_size and not self._should_stop():
                     skip_render = False
                     if self._live:
-                        lateness = time.monotonic() - (start + self._frame * frame_s)
+                        since_start = (self._frame - self._clock.first_frame) * frame_s
+                        lateness = time.monotonic() - (start + since_start)
+                        self.stats.lateness_s = max(0.0, lateness)
                         if lateness < 0:
                             await asyncio.sleep(-lateness)
                         else:
                             self.stats.max_lateness_s = max(self.stats.max_lateness_s, lateness)
                             skip_render = lateness > frame_s and self._picture is not None
                     samples = await self._take_samples(self._frame)
-                    mouth = self._lips.update(samples)
-                    batch.append((self._frame, samples, mouth, self._caption(), skip_render))
+                    mouth, shape = self._mouth_for(samples)
+                    batch.append((self._frame, samples, mouth, shape, self._caption(), skip_render))
                     self._frame += 1
                 await loop.run_in_executor(self._media, self._produce, batch)
         finally:
@@ -146,7 +151,10 @@ class Playout:
             )
 
     def _should_stop(self) -> bool:
-        if self._duration_frames is not None and self._frame >= self._duration_frames:
+        if (
+            self._duration_frames is not None
+            and self._frame - self._clock.first_frame >= self._duration_frames
+        ):
             return True
         if self._stop_by_frame is None:
             return False
@@ -155,13 +163,17 @@ class Playout:
 
     def _produce(self, batch: list[_FrameWork]) -> None:
         """Media thread: render (unless behind) and encode each frame of the batch."""
-        for index, samples, mouth, caption, skip in batch:
+        for index, samples, mouth, shape, caption, skip in batch:
             if skip:
                 self.stats.renders_skipped += 1
             else:
-                self._picture = self._renderer.render(index, mouth, caption)
+                began = time.perf_counter()
+                self._picture = self._renderer.render(index, mouth, caption, shape)
+                self.stats.render_seconds += time.perf_counter() - began
                 self.stats.renders += 1
+            began = time.perf_counter()
             self._encoder.write(index, self._picture, samples)
+            self.stats.encode_seconds += time.perf_counter() - began
             self.stats.frames += 1
 
     async def _take_samples(self, index: int) -> np.ndarray:
@@ -213,6 +225,13 @@ class Playout:
             start_sample = self._clock.frame_start_sample(index) + offset
             self._on_line(spoken, start_sample / self._clock.sample_rate)
         return spoken
+
+    def _mouth_for(self, samples: np.ndarray) -> tuple[float, MouthShape]:
+        """The frame's mouth; lip shapes come from the line on air at the frame's end."""
+        on_air = self._on_air
+        if on_air is None:
+            return self._mouth.update(samples)
+        return self._mouth.update(samples, on_air.spoken.cues, on_air.position)
 
     def _caption(self) -> str | None:
         on_air = self._on_air

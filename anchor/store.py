@@ -16,7 +16,8 @@ both the original and the masked question. The original text is needed by union 
 follow up on a question the host could not answer, and the database never leaves the
 union's own machine; everything that goes out (answers topic, speech, captions) uses
 ``masked_text`` only. Questions are never deleted here (staff decide what to keep); the
-as-run log, which grows with every sentence aired, is trimmed with `Store.prune`.
+as-run log, which grows with every sentence aired, is trimmed with `Store.prune`. A small
+key-value ``state`` table keeps what the engine needs across a restart (the schedule position).
 
 Exported CSV is UTF-8 with a byte-order mark, because Excel on Windows otherwise reads the
 file as the local code page and shows Chinese as mojibake; times are ISO 8601 in the
@@ -46,7 +47,7 @@ from typing import Literal, TextIO, TypeVar
 
 from anchor.messages import Question
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 MAX_IN_FLIGHT = 64
 BUSY_TIMEOUT_SECONDS = 5.0
 STATUSES = ("pending", "answering", "answered", "fallback", "rejected", "expired", "merged")
@@ -84,6 +85,13 @@ _MIGRATIONS: dict[int, str] = {
             text TEXT NOT NULL
         );
         CREATE INDEX as_run_by_time ON as_run (aired_at);
+    """,
+    2: """
+        CREATE TABLE state (
+            key TEXT PRIMARY KEY,
+            value TEXT NOT NULL,
+            updated_at REAL NOT NULL
+        );
     """,
 }
 
@@ -294,6 +302,28 @@ class Store:
             )
 
         await self._run(insert)
+
+    async def get_state(self, key: str) -> str | None:
+        """A value the engine keeps across restarts (where the show stood), or None."""
+
+        def select(db: sqlite3.Connection) -> str | None:
+            row = db.execute("SELECT value FROM state WHERE key = ?", (key,)).fetchone()
+            return None if row is None else row[0]
+
+        return await self._run(select)
+
+    async def set_state(self, key: str, value: str) -> None:
+        """Keep ``value`` under ``key`` (replacing any earlier one), durable at return."""
+
+        def upsert(db: sqlite3.Connection) -> None:
+            db.execute(
+                "INSERT INTO state (key, value, updated_at) VALUES (?, ?, ?)"
+                " ON CONFLICT (key) DO UPDATE SET value = excluded.value,"
+                " updated_at = excluded.updated_at",
+                (key, value, time.time()),
+            )
+
+        await self._run(upsert)
 
     async def counts(self) -> dict[str, int]:
         """Questions by status, every status present (zero when none)."""

@@ -1,0 +1,98 @@
+"""Where the show stood, kept in the store so a restart carries on from there.
+
+As each scheduled sentence starts airing, its place (which schedule, which segment, which
+sentence) is noted. The note is written by one task, latest place wins, so the frame loop never
+waits for the disk. At start, if the schedule is the same one (same content, whatever its file
+is called), the director resumes at the sentence after the last one aired; a changed schedule
+starts from the top, because its sentence numbers no longer mean the same thing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import logging
+
+from anchor.director import Director
+from anchor.messages import Line
+from anchor.schedule import Schedule
+from anchor.store import Store
+
+log = logging.getLogger(__name__)
+
+STATE_KEY = "schedule_position"
+
+
+def schedule_identity(schedule: Schedule) -> str:
+    """A digest of what the schedule says (names, segments, points): equal means same show."""
+    content = {
+        "name": schedule.name,
+        "segments": [
+            [segment.id, [[point.text, point.pause] for point in segment.points]]
+            for segment in schedule.segments
+        ],
+    }
+    encoded = json.dumps(content, ensure_ascii=False, sort_keys=True).encode("utf-8")
+    return hashlib.sha256(encoded).hexdigest()
+
+
+class ShowBookmark:
+    def __init__(self, store: Store, director: Director) -> None:
+        self._store = store
+        self._director = director
+        self._latest: dict[str, object] | None = None
+        self._written: dict[str, object] | None = None
+        self._changed = asyncio.Event()
+        self._identities: dict[int, tuple[Schedule, str]] = {}
+
+    async def restore(self) -> bool:
+        """Resume the director at the saved place if it belongs to this schedule."""
+        try:
+            saved = await self._store.get_state(STATE_KEY)
+            place = json.loads(saved) if saved else None
+        except (ValueError, TypeError) as exc:
+            log.warning("saved schedule position unreadable, starting from the top: %s", exc)
+            return False
+        if not isinstance(place, dict):
+            return False
+        if place.get("schedule") != self._identity(self._director.schedule):
+            log.info("the schedule changed since the last run: starting from the top")
+            return False
+        segment, sentence = place.get("segment"), place.get("sentence")
+        if not isinstance(segment, str) or not isinstance(sentence, int):
+            return False
+        return self._director.resume_at(segment, sentence + 1)
+
+    def on_air(self, line: Line) -> None:
+        """A line started airing (called from the frame loop: only notes it)."""
+        place = self._director.place_of(line)
+        if place is None:
+            return
+        self._latest = {
+            "schedule": self._identity(self._director.schedule),
+            "segment": place[0],
+            "sentence": place[1],
+        }
+        self._changed.set()
+
+    async def run(self) -> None:
+        while True:
+            await self._changed.wait()
+            self._changed.clear()
+            await self.flush()
+
+    async def flush(self) -> None:
+        """Write the latest place, if it is not written yet (also called once at stop)."""
+        latest = self._latest
+        if latest is None or latest == self._written:
+            return
+        await self._store.set_state(STATE_KEY, json.dumps(latest, ensure_ascii=False))
+        self._written = latest
+
+    def _identity(self, schedule: Schedule) -> str:
+        cached = self._identities.get(id(schedule))
+        if cached is None or cached[0] is not schedule:
+            cached = (schedule, schedule_identity(schedule))
+            self._identities = {id(schedule): cached}
+        return cached[1]

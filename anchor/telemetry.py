@@ -1,0 +1,238 @@
+"""The channel's signals: which figures it exposes, where they come from, and the verdict.
+
+The daemon hands its parts to `ChannelTelemetry` once they exist; from then on every scrape of
+`/metrics` copies their current figures into the registry (the playout's counters, the line
+queue's depth, OBS's and the broker's state) and asks the store for question counts, which runs
+on the store's own thread, never blocking the loop. Answer latency (question received → its
+answer on air) is observed as answers are published. `/healthz` and the status topic share one
+verdict built from the watchdog and the peers' connection state.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from typing import Any
+
+from anchor.config import HealthConfig
+from anchor.desk import WaitingQuestion
+from anchor.health import HealthServer, health_status
+from anchor.metrics import Registry
+from anchor.watchdog import LoopHeartbeat, Watchdog
+
+log = logging.getLogger(__name__)
+
+DEGRADED_LATENESS_S = 1.0  # live output this far behind the clock is visibly stuttering
+MAX_TRACKED_ANSWERS = 500
+
+Publish = Callable[[dict[str, Any]], None]
+
+
+class ChannelTelemetry:
+    def __init__(self, config: HealthConfig, *, wall_clock: Callable[[], float] = time.time):
+        self._config = config
+        self._now = wall_clock
+        self.registry = Registry()
+        self.watchdog = Watchdog(config.stall_seconds)
+        self.heartbeat = LoopHeartbeat()
+        self.server: HealthServer | None = None
+        self._parts: dict[str, Any] = {}
+        self._received: dict[str, float] = {}
+        self._declare()
+
+    def _declare(self) -> None:
+        r = self.registry
+        self._frames = r.counter("anchor_frames_encoded_total", "Video frames encoded.")
+        self._renders = r.counter("anchor_renders_total", "Pictures rendered.")
+        self._skipped = r.counter(
+            "anchor_renders_skipped_total",
+            "Renders dropped because the frame was late: the previous picture was repeated.",
+        )
+        self._underruns = r.counter(
+            "anchor_underrun_frames_total", "Frames aired as silence because no speech was ready."
+        )
+        self._lines = r.counter("anchor_lines_aired_total", "Sentences (and pauses) aired.")
+        self._render_s = r.summary("anchor_render_seconds", "Time spent rendering pictures.")
+        self._encode_s = r.summary("anchor_encode_seconds", "Time spent encoding frames.")
+        self._lateness = r.gauge(
+            "anchor_lateness_seconds", "How far live output is behind the clock, now."
+        )
+        self._max_lateness = r.gauge(
+            "anchor_lateness_max_seconds", "The furthest live output has been behind the clock."
+        )
+        self._stream_time = r.gauge("anchor_stream_time_seconds", "Stream time on air.")
+        self._queue = r.gauge("anchor_speech_queue_depth", "Synthesized sentences waiting to air.")
+        self._loop_lag = r.gauge("anchor_event_loop_lag_seconds", "Event loop wake-up delay.")
+        self._stalled = r.gauge("anchor_stalled", "1 while a heartbeat has stalled.")
+        self._questions = r.gauge("anchor_questions", "Stored questions by status.")
+        self._waiting = r.gauge("anchor_questions_waiting", "Questions waiting to be answered.")
+        self._intake = r.counter(
+            "anchor_questions_received_total", "Questions received since start, by outcome."
+        )
+        self._latency = r.histogram(
+            "anchor_answer_latency_seconds", "From a question's arrival to its answer on air."
+        )
+        self._obs_up = r.gauge("anchor_obs_connected", "1 while connected to OBS.")
+        self._obs_stats = r.gauge(
+            "anchor_obs_stat", "OBS's own statistics: fps, rendered and skipped frames."
+        )
+        self._broker_up = r.gauge("anchor_broker_connected", "1 while connected to the broker.")
+        self._voice = r.counter("anchor_voice_events_total", "Voice fallbacks and cache use.")
+        self._voice_up = r.gauge("anchor_voice_up", "1 while a voice of the chain works.")
+        r.collect_with(self._collect)
+
+    # Wiring ---------------------------------------------------------------------------
+
+    def attach(self, **parts: Any) -> None:
+        """Name the parts to read: playout, lines, store, desk, reception, link, obs, voice,
+        speech_cache. Absent or None parts are simply not reported."""
+        self._parts.update(parts)
+        playout = parts.get("playout")
+        if playout is not None:
+            self.watchdog.watch("render", lambda: playout.stats.frames, what="render", unit="frame")
+        self.watchdog.watch("loop", lambda: self.heartbeat.beats, what="event loop")
+
+    async def start(self) -> None:
+        """Start the watchdog thread and, when configured, the HTTP server.
+
+        A port already taken is logged and the show goes on: the signals are for the
+        operator, and losing them must not take the channel off air."""
+        self.watchdog.start()
+        address = self._config.address
+        if address is None:
+            return
+        server = HealthServer(*address, metrics=self.registry.exposition, health=self.health)
+        try:
+            await server.start()
+        except OSError as exc:
+            log.warning("health server not started on %s: %s", self._config.listen, exc)
+            return
+        self.server = server
+
+    async def aclose(self) -> None:
+        self.watchdog.stop()
+        if self.server is not None:
+            await self.server.aclose()
+
+    def answering(self, waiting: WaitingQuestion) -> None:
+        """Remember when each question arrived, to time its answer when it airs."""
+        for question in (waiting.question, *waiting.merged):
+            self._received[question.id] = question.received_at
+        while len(self._received) > MAX_TRACKED_ANSWERS:
+            self._received.pop(next(iter(self._received)))
+
+    def track_answers(self, publish: Publish) -> Publish:
+        """Wrap the answers publisher: each published answer observes its latency."""
+
+        def publish_and_time(payload: dict[str, Any]) -> None:
+            received = self._received.pop(str(payload.get("question_id")), None)
+            aired = payload.get("aired_at")
+            if received and isinstance(aired, int | float):
+                self._latency.observe(max(0.0, aired - received))
+            publish(payload)
+
+        return publish_and_time
+
+    # Reading --------------------------------------------------------------------------
+
+    def health(self) -> dict[str, Any]:
+        """{status, checks}: ok, degraded (a peer is away, still on air) or stalled."""
+        watch = self.watchdog.state()
+        checks = {
+            "loop": _watched(watch.get("loop")),
+            "render": _watched(watch.get("render")),
+            "obs": _peer(self._parts.get("obs")),
+            "broker": _peer(self._parts.get("link")),
+            "voice": _voice(self._parts.get("voice")),
+        }
+        playout = self._parts.get("playout")
+        if (
+            checks["render"] == "ok"
+            and playout is not None
+            and playout.stats.lateness_s > DEGRADED_LATENESS_S
+        ):
+            checks["render"] = "degraded"
+        stalls = {name: state for name, state in watch.items() if not state["ok"]}
+        return {"status": health_status(checks), "checks": checks, "stalls": stalls}
+
+    async def _collect(self) -> None:
+        parts = self._parts
+        playout = parts.get("playout")
+        if playout is not None:
+            stats = playout.stats
+            self._frames.set(stats.frames)
+            self._renders.set(stats.renders)
+            self._skipped.set(stats.renders_skipped)
+            self._underruns.set(stats.underrun_frames)
+            self._lines.set(stats.lines_aired)
+            self._render_s.set(stats.render_seconds, stats.renders)
+            self._encode_s.set(stats.encode_seconds, stats.frames)
+            self._lateness.set(stats.lateness_s)
+            self._max_lateness.set(stats.max_lateness_s)
+            self._stream_time.set(playout.stream_seconds)
+        if parts.get("lines") is not None:
+            self._queue.set(len(parts["lines"]))
+        if parts.get("desk") is not None:
+            self._waiting.set(len(parts["desk"]))
+        self._loop_lag.set(self.heartbeat.lag_s)
+        self._stalled.set(1 if self.watchdog.stalled else 0)
+        reception = parts.get("reception")
+        for outcome, count in dict(getattr(reception, "counts", {})).items():
+            self._intake.set(count, outcome=outcome)
+        store = parts.get("store")
+        if store is not None:
+            try:
+                for status, count in (await store.counts()).items():
+                    self._questions.set(count, status=status)
+            except Exception as exc:  # a closed or failing store: the rest still reports
+                log.debug("question counts unavailable: %s", exc)
+        self._collect_peers()
+
+    def _collect_peers(self) -> None:
+        obs = self._parts.get("obs")
+        if obs is not None:
+            self._obs_up.set(1 if obs.connected else 0)
+            for key, value in dict(getattr(obs, "stats", {}) or {}).items():
+                if isinstance(value, int | float) and not isinstance(value, bool):
+                    self._obs_stats.set(value, stat=key)
+        link = self._parts.get("link")
+        if link is not None:
+            self._broker_up.set(1 if link.connected else 0)
+        for part, attribute, event in (
+            ("voice", "fallbacks", "fallback"),
+            ("speech_cache", "hits", "cache_hit"),
+            ("speech_cache", "misses", "cache_miss"),
+        ):
+            value = getattr(self._parts.get(part), attribute, None)
+            if isinstance(value, int) and not isinstance(value, bool):
+                self._voice.set(value, event=event)
+        for entry in _voice_health(self._parts.get("voice")):
+            self._voice_up.set(1 if entry.up else 0, voice=entry.name)
+
+
+def _watched(state: dict[str, Any] | None) -> str:
+    if state is None:
+        return "off"
+    return "ok" if state["ok"] else "stalled"
+
+
+def _peer(peer: Any) -> str:
+    if peer is None:
+        return "off"
+    return "ok" if getattr(peer, "connected", False) else "degraded"
+
+
+def _voice(voice: Any) -> str:
+    """Degraded while any voice of the chain is down (sentences go to a fallback voice)."""
+    if voice is None:
+        return "off"
+    return "ok" if all(entry.up for entry in _voice_health(voice)) else "degraded"
+
+
+def _voice_health(voice: Any) -> list[Any]:
+    """The chain's per-voice health records (objects with `name` and `up`), if it keeps any."""
+    entries = getattr(voice, "health", None)
+    if not isinstance(entries, list | tuple):
+        return []
+    return [entry for entry in entries if hasattr(entry, "up") and hasattr(entry, "name")]
