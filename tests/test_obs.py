@@ -387,6 +387,15 @@ async def test_captions_and_outputs_survive_an_obs_crash(obs: ObsStudio, engine:
         assert controller.stats["activeFps"] > 0
         assert _text(obs, "Desk caption") == "第二句", "a caption must not air before its time"
 
+        # OBS stops an output by itself when it fails (a full disk): the wanted recording is
+        # started again, into a new file.
+        before = set(obs.record_dir.iterdir())
+        await asyncio.to_thread(obs.request, "StopRecord")
+        await _until_async(
+            lambda: bool(set(obs.record_dir.iterdir()) - before),
+            "a new recording after OBS stopped it",
+        )
+
         await asyncio.to_thread(obs.kill)
         await _until_async(lambda: not controller.connected, "the controller to see OBS gone")
         controller.show_caption("重新连上了", at=time.time())

@@ -56,6 +56,7 @@ class ObsController:
         self._want_recording = config.start_recording
         self._state = ""
         self._problems: dict[str, str] = {}  # step → the refusal last logged for it
+        self._held_outputs: set[str] = set()  # outputs last seen running
         self.connected = False
         self.stats: dict[str, Any] = {}
 
@@ -172,14 +173,36 @@ class ObsController:
         if self._config.set_program_scene:
             await self._attempt("program", self._scene.show_program(session))
         ready.set()
-        if self._want_streaming:
-            await self._attempt("stream", self._output("StartStream", ok=OUTPUT_RUNNING))
-        if self._want_recording:
-            await self._attempt("record", self._output("StartRecord", ok=OUTPUT_RUNNING))
+        await self._keep_outputs()
         while True:
             await self._attempt("stats", self._poll_stats(session))
+            await self._keep_outputs(self.stats)
             await asyncio.sleep(self._config.stats_every_seconds)
             await self._attempt("scene", self._ensure(session))
+
+    async def _keep_outputs(self, seen: dict[str, Any] | None = None) -> None:
+        """Start the outputs the channel wants that OBS is not running.
+
+        OBS stops an output by itself when it fails (a full recordings disk, a stream server
+        that went away for good); as long as the operator still wants it, it is started again
+        at the next stats poll, so the channel recovers without anyone at the desk.
+        """
+        if seen is None:  # a new connection: nothing has been seen running on it yet
+            self._held_outputs.clear()
+        for step, wanted, active, request in (
+            ("stream", self._want_streaming, "streaming", "StartStream"),
+            ("record", self._want_recording, "recording", "StartRecord"),
+        ):
+            if seen is not None and seen.get(active):
+                self._held_outputs.add(active)
+                continue
+            was_running = active in self._held_outputs
+            self._held_outputs.discard(active)
+            if not wanted:
+                continue
+            if was_running:
+                log.warning("OBS stopped %s by itself; starting it again until it holds", active)
+            await self._attempt(step, self._output(request, ok=OUTPUT_RUNNING))
 
     async def _attempt(self, step: str, request) -> bool:
         """Run one step; OBS's refusal is logged (once while it repeats), never raised.
