@@ -76,10 +76,37 @@ def build_parser() -> argparse.ArgumentParser:
     check = schedule_commands.add_parser("check", help="report every error with file:line")
     check.add_argument("files", type=Path, nargs="+")
 
+    soak = commands.add_parser(
+        "soak", help="many hours of stream time in compressed time, with faults, and a report"
+    )
+    soak.add_argument("--hours", type=float, default=26.0, help="stream hours to air")
+    soak.add_argument("--width", type=int, default=256)
+    soak.add_argument("--height", type=int, default=144)
+    soak.add_argument("--report", type=Path, help="folder for report.md, report.json, soak.png")
+    soak.add_argument(
+        "--start-at", type=parse_span, default=0.0, help="stream time the clock starts at (26.4h)"
+    )
+    soak.add_argument("--faults", choices=["default", "none"], default="default")
+    soak.add_argument("--keep-stream", action="store_true", help="keep the .ts (it is large)")
+
     doctor = commands.add_parser(
         "doctor", help="what is installed and reachable, and how to fix it"
     )
     doctor.add_argument("--config", type=Path)
+
+    avatar = commands.add_parser("avatar", help="make and inspect avatar packs")
+    avatar_commands = avatar.add_subparsers(dest="avatar_command", required=True)
+    build = avatar_commands.add_parser("build", help="rig a face photo into an avatar pack")
+    build.add_argument("photo", type=Path)
+    build.add_argument("--name", required=True, help="pack name (folder under the avatars dir)")
+    build.add_argument("--avatars-dir", type=Path, help="default: the project's avatars/")
+    build.add_argument("--force", action="store_true", help="replace an existing pack")
+    preview = avatar_commands.add_parser(
+        "preview", help="contact sheet (.png) or short clip (.mp4/.ts) of a pack"
+    )
+    preview.add_argument("name")
+    preview.add_argument("--out", type=Path, required=True)
+    preview.add_argument("--avatars-dir", type=Path, help="default: the project's avatars/")
     return parser
 
 
@@ -93,6 +120,10 @@ def main(argv: list[str] | None = None) -> int:
         return _ask(args)
     if args.command == "log":
         return _export_log(args)
+    if args.command == "soak":
+        return _soak(args, argv)
+    if args.command == "avatar":
+        return _avatar(args)
     if args.command == "doctor":
         from anchor.doctor import run_doctor
 
@@ -103,6 +134,26 @@ def main(argv: list[str] | None = None) -> int:
             return EXIT_BAD_INPUT
         return run_doctor(config)
     return EXIT_BAD_INPUT
+
+
+def _avatar(args: argparse.Namespace) -> int:
+    from anchor.avatar.pack import AvatarError, AvatarPack
+
+    avatars_dir = args.avatars_dir or PROJECT_ROOT / "avatars"
+    try:
+        if args.avatar_command == "build":
+            from anchor.avatar.rig import build_photo_pack
+
+            made = build_photo_pack(args.photo, args.name, avatars_dir, force=args.force)
+            print(f"{made}: ready (see it with: anchor avatar preview {args.name} --out face.png)")
+        else:
+            from anchor.avatar.preview import write_preview
+
+            print(f"{write_preview(AvatarPack.load(avatars_dir / args.name), args.out)}: written")
+    except AvatarError as exc:
+        print(f"anchor: {exc}", file=sys.stderr)
+        return 1
+    return 0
 
 
 def _check_schedules(files: list[Path]) -> int:
@@ -133,10 +184,19 @@ def _run(args: argparse.Namespace) -> int:
     except (ConfigError, ScheduleError, OutputError) as exc:
         print(f"anchor: cannot start:\n{exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
-    logging.basicConfig(
-        level=args.log_level or config.log.level,
-        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
-    )
+    from anchor.logs import setup_logging
+
+    try:
+        setup_logging(
+            args.log_level or config.log.level,
+            file=config.log.file,
+            file_format=config.log.format,
+            max_mb=config.log.max_mb,
+            backups=config.log.backups,
+        )
+    except OSError as exc:
+        print(f"anchor: cannot start: log file {config.log.file}: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
     from anchor.daemon import Channel, RunOptions
 
     options = RunOptions(
@@ -147,6 +207,32 @@ def _run(args: argparse.Namespace) -> int:
         console=args.console,
     )
     return asyncio.run(_serve(Channel(config, schedule, options)))
+
+
+def _soak(args: argparse.Namespace, argv: list[str] | None) -> int:
+    from anchor.soak.runner import SoakPlan, run_soak
+
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)-7s %(message)s")
+    plan = SoakPlan(
+        hours=args.hours,
+        width=args.width,
+        height=args.height,
+        start_at_s=args.start_at,
+        faults=args.faults,
+        report_dir=args.report,
+        keep_stream=args.keep_stream,
+        command=" ".join(["anchor", *(sys.argv[1:] if argv is None else argv)]),
+    )
+    report = asyncio.run(run_soak(plan))
+    stream, questions = report["stream"], report["questions"]
+    print(
+        f"{report['stream_s'] / 3600:.2f} h aired in {report['wall_s'] / 60:.1f} min; "
+        f"continuous: {stream['continuous']}; wraps: {stream['wraps']}; "
+        f"questions lost: {len(questions['never_stored'])}; "
+        f"faults: {', '.join(f['name'] + ' ' + f['status'] for f in report['faults']) or 'none'}"
+    )
+    ok = stream["continuous"] and not questions["never_stored"] and not questions["unsettled"]
+    return 0 if ok else 1
 
 
 def _ask(args: argparse.Namespace) -> int:

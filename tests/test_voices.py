@@ -226,6 +226,24 @@ async def test_the_chain_fails_only_when_every_voice_fails_and_backs_off() -> No
     assert (first.calls, second.calls) == (6, 6) and chain.health[0].state == "up"
 
 
+async def test_a_cache_hit_does_not_bring_a_failing_voice_back(tmp_path: Path) -> None:
+    clock = Clock()
+    primary = ScriptedVoice("primary")
+    cached = CachedVoice(primary, SynthesisCache(tmp_path, 10_000_000), PROFILE)
+    chain = VoiceChain([cached, ScriptedVoice("backup")], retry_after=10, clock=clock)
+    await chain.synthesize("每天都说的一句。", "zh")  # now on disk
+    primary.fails = True
+    await chain.synthesize("新的一句。", "zh")
+    assert chain.health[0].state == "down"
+    clock.now = chain.health[0].retry_at
+    repeat = await chain.synthesize("每天都说的一句。", "zh")  # the probe hits the cache
+    assert rms(repeat.pcm) > 0.1 and primary.calls == 2
+    assert chain.health[0].state == "down", "audio from disk proves nothing about the server"
+    primary.fails = False
+    await chain.synthesize("又一句新的。", "zh")
+    assert chain.health[0].state == "up" and primary.calls == 3
+
+
 # --- profiles -------------------------------------------------------------------------------
 
 

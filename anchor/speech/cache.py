@@ -169,6 +169,9 @@ class CachedVoice(Voice):
         self._cache = cache
         self._profile = profile
         self.name = voice.name
+        # Whether the last sentence came from disk: a voice chain must not take a hit as proof
+        # that a voice which was failing works again.
+        self.last_from_cache = False
 
     @property
     def voice(self) -> Voice:
@@ -177,6 +180,7 @@ class CachedVoice(Voice):
     async def synthesize(self, text: str, language: str) -> SpeechAudio:
         key = synthesis_key(self._profile, text, language)
         cached = await self._cache.get(key)
+        self.last_from_cache = cached is not None
         if cached is not None:
             return cached
         audio = await self._voice.synthesize(text, language)

@@ -83,7 +83,8 @@ class VoiceChain(Voice):
                 if self._mark_down(health, message):
                     newly_down.append(index)
                 continue
-            self._mark_up(health)
+            if health.up or not getattr(voice, "last_from_cache", False):
+                self._mark_up(health)  # audio from the cache proves nothing about a down voice
             for failed in newly_down:
                 log.warning(
                     "voice %s failed (%s), using %s",
