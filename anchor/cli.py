@@ -223,7 +223,13 @@ def _soak(args: argparse.Namespace, argv: list[str] | None) -> int:
         keep_stream=args.keep_stream,
         command=" ".join(["anchor", *(sys.argv[1:] if argv is None else argv)]),
     )
-    report = asyncio.run(run_soak(plan))
+    # SIGTERM unwinds like Ctrl-C, so OBS, the broker and the recordings mount are cleaned up.
+    signal.signal(signal.SIGTERM, _raise_interrupt)
+    try:
+        report = asyncio.run(run_soak(plan))
+    except KeyboardInterrupt:
+        print("anchor: soak interrupted; no report written", file=sys.stderr)
+        return 130
     stream, questions = report["stream"], report["questions"]
     print(
         f"{report['stream_s'] / 3600:.2f} h aired in {report['wall_s'] / 60:.1f} min; "
@@ -233,6 +239,10 @@ def _soak(args: argparse.Namespace, argv: list[str] | None) -> int:
     )
     ok = stream["continuous"] and not questions["never_stored"] and not questions["unsettled"]
     return 0 if ok else 1
+
+
+def _raise_interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
 
 
 def _ask(args: argparse.Namespace) -> int:

@@ -67,7 +67,59 @@ def _cjk_font() -> Finding:
     return Finding("CJK font", True, str(path))
 
 
-CHECKS: tuple[Callable[[], Finding], ...] = (_espeak, _ffprobe, _x264, _cjk_font)
+def _face_rig() -> Finding:
+    import importlib.util
+
+    if importlib.util.find_spec("mediapipe") is None:
+        return Finding(
+            "face rig",
+            True,
+            "mediapipe not installed: `anchor avatar build` unavailable (optional)",
+        )
+    return Finding("face rig", True, "mediapipe installed: `anchor avatar build` available")
+
+
+CHECKS: tuple[Callable[[], Finding], ...] = (_espeak, _ffprobe, _x264, _cjk_font, _face_rig)
+
+
+def _voices(config) -> list[Finding]:
+    """Each voice of the configured chain: is its engine here, is its server reachable."""
+    from anchor.config import ConfigError, load_voice_chain
+
+    try:
+        chain = load_voice_chain(config.voices_dir, config.voice)
+    except ConfigError as exc:
+        return [Finding("voice", False, str(exc), "fix the voice profile (see voices/*.yaml)")]
+    return [_voice(name, profile, index) for index, (name, profile) in enumerate(chain)]
+
+
+def _voice(name: str, profile, index: int) -> Finding:
+    label = f"voice {name}" + (" (fallback)" if index else "")
+    if profile.engine == "espeak":
+        import ctypes.util
+
+        if ctypes.util.find_library("espeak-ng") is None:
+            return Finding(label, False, "libespeak-ng not found", "apt-get install espeak-ng")
+        return Finding(label, True, "espeak-ng (C API, phoneme timing)")
+    if profile.engine == "http":
+        from urllib.parse import urlsplit
+
+        url = urlsplit(profile.http.url)
+        port = url.port or (443 if url.scheme == "https" else 80)
+        try:
+            with socket.create_connection((url.hostname, port), timeout=3):
+                pass
+        except OSError as exc:
+            return Finding(
+                label,
+                False,
+                f"{profile.http.url} not reachable: {exc}",
+                "start the TTS server or fix http.url (meanwhile the fallback voice speaks)",
+            )
+        return Finding(label, True, f"{profile.http.url} accepts connections")
+    if profile.engine == "edge-tts":
+        return Finding(label, True, "online service: needs internet, checked when it speaks")
+    return Finding(label, True, profile.engine)
 
 
 def _broker(config) -> Finding:
@@ -116,7 +168,7 @@ def _llm(config) -> Finding:
 def run_doctor(config=None) -> int:
     findings = [check() for check in CHECKS]
     if config is not None:
-        findings += [_broker(config), _llm(config)]
+        findings += [*_voices(config), _broker(config), _llm(config)]
     for finding in findings:
         mark = "ok " if finding.ok else "MISSING"
         line = f"[{mark:7}] {finding.name}: {finding.detail}"

@@ -87,16 +87,24 @@ class MouthTrack:
         self._lips.reset()
 
     def update(
-        self, chunk: np.ndarray, cues: Sequence[MouthCue] = (), position: int = 0
+        self,
+        chunk: np.ndarray,
+        cues: Sequence[MouthCue] = (),
+        position: int = 0,
+        speech_end: int | None = None,
     ) -> tuple[float, MouthShape]:
         """Advance one frame.
 
         `chunk` is the frame's samples; `cues` those of the line on air at the frame's end and
-        `position` how many of that line's samples have aired by then (its own sample count).
-        Without cues the shape is OPEN and the envelope alone moves the mouth.
+        `position` how many of that line's samples have aired by then (its own sample count);
+        `speech_end` where the line's speech ends and its pause begins. Without cues, and in
+        the pause after the speech, the shape is OPEN and the envelope alone moves the mouth,
+        so the lips settle shut the way they do after any sound instead of holding the last
+        phoneme's shape.
         """
         openness = self._lips.update(chunk)
-        shape = self._shape_at(cues, position)
+        after_speech = speech_end is not None and position >= speech_end
+        shape = MouthShape.OPEN if after_speech else self._shape_at(cues, position)
         if shape == MouthShape.CLOSED or openness <= 0.0:
             return 0.0, MouthShape.CLOSED
         return openness, shape

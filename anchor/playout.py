@@ -231,7 +231,8 @@ class Playout:
         on_air = self._on_air
         if on_air is None:
             return self._mouth.update(samples)
-        return self._mouth.update(samples, on_air.spoken.cues, on_air.position)
+        spoken = on_air.spoken
+        return self._mouth.update(samples, spoken.cues, on_air.position, spoken.speech_samples)
 
     def _caption(self) -> str | None:
         on_air = self._on_air

@@ -14,12 +14,13 @@ def write_config(
     width: int = 320,
     height: int = 180,
     schedule: Path | None = None,
+    avatars_dir: Path | None = None,
     extra: str = "",
 ) -> Path:
     config = tmp_path / "config.yaml"
     config.write_text(
         f"schedule: {schedule or ROOT / 'schedules' / 'union-demo.yaml'}\n"
-        f"avatars_dir: {ROOT / 'avatars'}\n"
+        f"avatars_dir: {avatars_dir or ROOT / 'avatars'}\n"
         f"voices_dir: {ROOT / 'voices'}\n"
         f"knowledge: {{path: {ROOT / 'knowledge' / 'union-faq.yaml'}}}\n"
         f"moderation: {{wordlists: [{ROOT / 'moderation' / 'sensitive.txt'}]}}\n"

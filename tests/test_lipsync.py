@@ -118,6 +118,20 @@ def test_closed_cue_shuts_the_lips_on_loud_audio() -> None:
     assert seen[3][0] > 0.5 and seen[6][0] > 0.5, "other shapes open as the loudness says"
 
 
+def test_after_the_speech_the_lips_settle_from_the_last_shape() -> None:
+    """In the pause after a sentence the last phoneme's shape is not held: the mouth closes
+    through the ordinary (OPEN) levels as the sound dies away."""
+    track = MouthTrack(FPS, RATE)
+    cues = (MouthCue(0.0, ROUND),)
+    speech_end = 5 * CHUNK
+    chunks = _tone(0.3, 5) + _silence(12)
+    seen = [track.update(c, cues, (n + 1) * CHUNK, speech_end) for n, c in enumerate(chunks)]
+    assert [shape for _, shape in seen[:4]] == [ROUND] * 4
+    decaying = [(openness, shape) for openness, shape in seen[5:] if openness > 0]
+    assert decaying and all(shape == OPEN for _, shape in decaying)
+    assert seen[-1] == (0.0, CLOSED)
+
+
 # ---------------------------------------------------------------- on the stream clock
 
 

@@ -155,9 +155,18 @@ def test_doctor_names_an_unreachable_broker_and_llm(tmp_path: Path) -> None:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     config = tmp_path / "config.yaml"
+    voices = tmp_path / "voices"
+    voices.mkdir()
+    (voices / "offline.yaml").write_text((ROOT / "voices" / "offline.yaml").read_text("utf-8"))
+    (voices / "server.yaml").write_text(
+        "engine: http\nvoices: {zh: a}\nfallback: offline\n"
+        f"http: {{url: 'http://127.0.0.1:{port}/tts', json: {{text: '{{text}}'}}}}\n",
+        encoding="utf-8",
+    )
     config.write_text(
         f"mqtt: {{host: 127.0.0.1, port: {port}}}\n"
-        f"llm: {{enabled: true, base_url: 'http://127.0.0.1:{port}/v1'}}\n",
+        f"llm: {{enabled: true, base_url: 'http://127.0.0.1:{port}/v1'}}\n"
+        "voice: server\n",
         encoding="utf-8",
     )
     run = _anchor("doctor", "--config", str(config))
@@ -165,6 +174,8 @@ def test_doctor_names_an_unreachable_broker_and_llm(tmp_path: Path) -> None:
     assert run.returncode == 1
     assert f"[MISSING] MQTT broker: 127.0.0.1:{port} not reachable" in out
     assert "[MISSING] LLM:" in out and "llm.base_url" in out
+    assert f"[MISSING] voice server: http://127.0.0.1:{port}/tts not reachable" in out
+    assert "[ok     ] voice offline (fallback): espeak-ng" in out
     assert "[ok     ] espeak-ng" in out
 
 

@@ -7,6 +7,8 @@ assertions look at rendered pixels and at the messages an operator reads.
 from __future__ import annotations
 
 import dataclasses
+import subprocess
+import sys
 from pathlib import Path
 
 import av
@@ -14,6 +16,7 @@ import numpy as np
 import pytest
 import skimage.data
 import yaml
+from configs import write_config
 from PIL import Image
 
 from anchor.avatar import AvatarError, AvatarPack, AvatarRenderer
@@ -236,3 +239,42 @@ def test_preview_clip_decodes_with_the_expected_frames(pack_dir: Path, workdir: 
     assert len(frames) == round(CLIP_SECONDS * 25)
     assert frames[0].shape == (720, 1280)
     assert max(np.abs(f.astype(int) - frames[0]).max() for f in frames) > 40
+
+
+# ---------------------------------------------------------------- on air
+
+
+@pytest.mark.slow
+def test_the_photo_host_opens_its_mouth_when_it_speaks(pack_dir: Path, tmp_path: Path) -> None:
+    """A real run with the photo host: in the decoded stream, the gap between the lips is dark
+    (the mouth open) in frames with loud speech and not in frames of silence."""
+    config = write_config(
+        tmp_path, width=W, height=H, avatars_dir=pack_dir.parent, extra="avatar: astronaut\n"
+    )
+    out = tmp_path / "photo.ts"
+    subprocess.run(
+        [sys.executable, "-m", "anchor", "run", "--config", str(config), "--fast"]
+        + ["--duration", "12s", "--out", str(out), "--log-level", "WARNING"],
+        check=True,
+        timeout=180,
+    )
+    rig = yaml.safe_load((pack_dir / "rig.yaml").read_text(encoding="utf-8"))["mouth"]
+    cx, cy = (np.array(rig["inner_upper"] + rig["inner_lower"]) * (W / 1280)).mean(axis=0)
+    gap = rig["max_gap"] * (W / 1280)
+    rows = slice(int(cy - gap / 2), int(cy + 1.5 * gap))  # where the lips part
+    cols = slice(int(cx - 1.5 * gap), int(cx + 1.5 * gap))
+    with av.open(str(out)) as container:
+        audio = np.concatenate([f.to_ndarray().reshape(-1) for f in container.decode(audio=0)])
+    dark, loudness = [], []
+    with av.open(str(out)) as container:
+        for index, frame in enumerate(container.decode(video=0)):
+            lips_area = frame.to_ndarray(format="gray")[rows, cols]
+            dark.append(float((lips_area < 70).mean()))
+            chunk = audio[index * 1600 : (index + 1) * 1600]  # 48 kHz / 30 fps
+            loudness.append(float(np.sqrt(np.mean(np.square(chunk)))) if chunk.size else 0.0)
+    dark, loudness = np.array(dark), np.array(loudness)
+    loud, silent = loudness > 0.05, loudness < 0.002
+    assert loud.sum() > 30 and silent.sum() > 10, "the run has both speech and silence"
+    assert dark[loud].mean() > 2 * dark[silent].mean() + 0.05, (
+        "the lips should part, showing the dark mouth, while the host speaks"
+    )
