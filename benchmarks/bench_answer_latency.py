@@ -23,9 +23,9 @@ from pathlib import Path
 
 import aiomqtt
 
+from anchor.soak.broker import Broker
+
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "tests"))
-from conftest import MosquittoBroker, _find_mosquitto  # noqa: E402
 
 CHANNEL = "bench"
 IDLE_LINE_S = 3.0  # "有问题欢迎留言。" takes under two seconds
@@ -35,7 +35,7 @@ QUESTIONS = [
 ]  # fmt: skip
 
 
-def _config(workdir: Path, broker: MosquittoBroker) -> Path:
+def _config(workdir: Path, broker: Broker) -> Path:
     schedule = workdir / "idle.yaml"
     schedule.write_text("name: idle\nidle:\n  - 有问题欢迎留言。\n", encoding="utf-8")
     config = workdir / "config.yaml"
@@ -52,7 +52,7 @@ def _config(workdir: Path, broker: MosquittoBroker) -> Path:
     return config
 
 
-async def _measure(broker: MosquittoBroker, count: int) -> list[float]:
+async def _measure(broker: Broker, count: int) -> list[float]:
     delays: list[float] = []
     async with aiomqtt.Client(broker.host, broker.port) as client:
         await client.subscribe(f"anchor/{CHANNEL}/#", qos=1)
@@ -97,7 +97,7 @@ async def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         workdir = Path(tmp)
-        broker = MosquittoBroker(_find_mosquitto(), workdir)
+        broker = Broker(workdir)
         broker.start()
         engine = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "anchor", "run", "--config", str(_config(workdir, broker)),

@@ -7,7 +7,6 @@ import contextlib
 import io
 import json
 import threading
-import wave
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -16,6 +15,8 @@ from urllib.parse import parse_qs, urlsplit
 import av
 import numpy as np
 from websockets.asyncio.server import ServerConnection, serve
+
+from anchor.soak.standins import encode_wav
 
 TICKS = 10_000_000
 
@@ -40,16 +41,6 @@ def encode_mp3(pcm: np.ndarray, rate: int) -> bytes:
                 output.mux(packet)
         for packet in stream.encode(None):
             output.mux(packet)
-    return buffer.getvalue()
-
-
-def encode_wav(pcm: np.ndarray, rate: int) -> bytes:
-    buffer = io.BytesIO()
-    with wave.open(buffer, "wb") as wav:
-        wav.setnchannels(1)
-        wav.setsampwidth(2)
-        wav.setframerate(rate)
-        wav.writeframes((np.clip(pcm, -1, 1) * 32767).astype("<i2").tobytes())
     return buffer.getvalue()
 
 

@@ -1,8 +1,9 @@
-"""A mosquitto broker of the soak's own, on a loopback port, that can crash and come back.
+"""A mosquitto broker of our own on a loopback port, that can stop, crash and come back.
 
 The soak kills it with SIGKILL (what a crash or power loss looks like: nothing saved since the
 last autosave) and starts it again on the same port and database, so the engine's reconnect
-and its persistent session are exercised against the real broker.
+and its persistent session are exercised against the real broker. The tests and benchmarks
+use the same class.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from pathlib import Path
 
 START_TIMEOUT_S = 5.0
 STOP_TIMEOUT_S = 5.0
+_SBIN = Path("/usr/sbin/mosquitto")  # Debian installs it outside a normal user's PATH
 
 
 class BrokerError(RuntimeError):
@@ -31,23 +33,42 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
+def find_mosquitto() -> str | None:
+    found = shutil.which("mosquitto")
+    if found:
+        return found
+    return str(_SBIN) if os.access(_SBIN, os.X_OK) else None
+
+
 class Broker:
+    """One mosquitto process with persistence in `workdir`.
+
+    ``stop()`` is a graceful SIGTERM (mosquitto saves its database, so persistent sessions and
+    their queued messages survive ``start()``); ``kill()`` is SIGKILL. Limits are generous, so
+    a client under test has to bound its own intake.
+    """
+
     host = "127.0.0.1"
 
     def __init__(self, workdir: Path) -> None:
-        executable = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
-        if not os.access(executable, os.X_OK):
-            raise BrokerError("mosquitto is not installed: apt-get install mosquitto")
+        executable = find_mosquitto()
+        if executable is None:
+            raise BrokerError(
+                "mosquitto is not installed: apt-get install mosquitto mosquitto-clients"
+            )
         self.executable = executable
         self.port = free_port()
         self.workdir = workdir
         (workdir / "data").mkdir(parents=True, exist_ok=True)
         self.log_file = workdir / "mosquitto.log"
         self.config_file = workdir / "mosquitto.conf"
-        user = pwd.getpwuid(os.getuid()).pw_name  # as root, stay root: it writes workdir
+        # As root, mosquitto would drop to the "mosquitto" user and could no longer write its
+        # database here; naming the current user keeps it as is (ignored when not root).
+        user = pwd.getpwuid(os.getuid()).pw_name
         self.config_file.write_text(
             f"listener {self.port} {self.host}\nallow_anonymous true\npersistence true\n"
             f"persistence_location {workdir / 'data'}/\nautosave_interval 5\nuser {user}\n"
+            "max_queued_messages 20000\nmax_inflight_messages 1000\n"
             f"log_dest file {self.log_file}\nlog_type error\nlog_type warning\n",
             encoding="utf-8",
         )
@@ -70,7 +91,8 @@ class Broker:
         deadline = time.monotonic() + START_TIMEOUT_S
         while time.monotonic() < deadline:
             if self._process.poll() is not None:
-                raise BrokerError(f"mosquitto exited at start; see {self.log_file}")
+                code = self._process.returncode
+                raise BrokerError(f"mosquitto exited at start ({code}). {self.log_tail()}")
             with (
                 contextlib.suppress(OSError),
                 socket.create_connection((self.host, self.port), timeout=0.2),
@@ -78,14 +100,30 @@ class Broker:
                 return
             time.sleep(0.02)
         self.kill()
-        raise BrokerError(f"mosquitto did not accept connections on port {self.port}")
+        raise BrokerError(
+            f"mosquitto did not accept connections on port {self.port} "
+            f"within {START_TIMEOUT_S:g} s. {self.log_tail()}"
+        )
+
+    def stop(self) -> None:
+        """Graceful stop: clients are disconnected and the database is saved."""
+        self._end(signal.SIGTERM)
 
     def kill(self) -> None:
-        """Abrupt stop, as in a crash."""
+        """Abrupt stop, as in a crash: nothing is saved since the last autosave."""
+        self._end(signal.SIGKILL)
+
+    def log_tail(self, lines: int = 15) -> str:
+        if not self.log_file.exists():
+            return ""
+        tail = self.log_file.read_text(encoding="utf-8", errors="replace").splitlines()[-lines:]
+        return "mosquitto log:\n" + "\n".join(tail)
+
+    def _end(self, how: signal.Signals) -> None:
         process, self._process = self._process, None
         if process is None or process.poll() is not None:
             return
-        process.send_signal(signal.SIGKILL)
+        process.send_signal(how)
         try:
             process.wait(timeout=STOP_TIMEOUT_S)
         except subprocess.TimeoutExpired:

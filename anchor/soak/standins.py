@@ -233,14 +233,15 @@ class TtsStandIn:
             audio = await self._voice.synthesize(text, str(fields.get("language") or "zh"))
         except SpeechError as exc:
             return _detail(500, str(exc))
-        return 200, "audio/wav", await asyncio.to_thread(_wav, audio.pcm, audio.sample_rate)
+        return 200, "audio/wav", await asyncio.to_thread(encode_wav, audio.pcm, audio.sample_rate)
 
 
 def _detail(status: int, message: str) -> tuple[int, str, bytes]:
     return status, "application/json", json.dumps({"detail": message}).encode()
 
 
-def _wav(pcm: np.ndarray, rate: int) -> bytes:
+def encode_wav(pcm: np.ndarray, rate: int) -> bytes:
+    """16-bit mono WAV, what most TTS servers answer with."""
     buffer = io.BytesIO()
     with wave.open(buffer, "wb") as out:
         out.setnchannels(1)

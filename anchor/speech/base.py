@@ -8,6 +8,7 @@ is one small module implementing `synthesize`.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Mapping
 from types import TracebackType
 
 from anchor.messages import SpeechAudio
@@ -48,3 +49,18 @@ class Voice(ABC):
         traceback: TracebackType | None,
     ) -> None:
         await self.aclose()
+
+
+def voice_for_language(
+    voices: Mapping[str, str], language: str, default_language: str | None, engine: str
+) -> str:
+    """The engine's voice id for `language` ("zh-CN" → its "zh" entry), else the default
+    language's; SpeechError naming the configured languages when neither has one.
+
+    `voices` keys are lower-case language tags, as every backend stores them."""
+    wanted = language.lower()
+    for candidate in (wanted, wanted.replace("_", "-").split("-")[0], default_language):
+        if candidate and candidate in voices:
+            return voices[candidate]
+    known = ", ".join(sorted(voices))
+    raise SpeechError(f"no {engine} voice for language {language!r} (configured: {known})")

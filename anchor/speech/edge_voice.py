@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 
 from anchor.messages import SpeechAudio, WordTiming
-from anchor.speech.base import SpeechError, Voice
+from anchor.speech.base import SpeechError, Voice, voice_for_language
 from anchor.speech.decode import decode_audio
 from anchor.speech.visemes import cues_from_words
 
@@ -106,12 +106,7 @@ class EdgeVoice(Voice):
         self._closed = True
 
     def _voice_for(self, language: str) -> str:
-        wanted = language.lower()
-        for candidate in (wanted, wanted.replace("_", "-").split("-")[0], self._default_language):
-            if candidate and candidate in self._voices:
-                return self._voices[candidate]
-        known = ", ".join(sorted(self._voices))
-        raise SpeechError(f"no edge-tts voice for language {language!r} (configured: {known})")
+        return voice_for_language(self._voices, language, self._default_language, "edge-tts")
 
     async def _fetch(self, text: str, voice_id: str) -> tuple[bytes, list[dict[str, Any]]]:
         try:

@@ -15,14 +15,12 @@ next sentence, while the daemon keeps its own process clean.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import ctypes
 import ctypes.util
 import logging
 import multiprocessing
 from collections.abc import Mapping
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from typing import Any
@@ -30,9 +28,9 @@ from typing import Any
 import numpy as np
 
 from anchor.messages import SpeechAudio, WordTiming
-from anchor.speech.base import SpeechError, Voice
-from anchor.speech.text import normalize_for_speech
+from anchor.speech.base import SpeechError
 from anchor.speech.visemes import cues_from_phonemes
+from anchor.speech.worker_voice import WorkerVoice
 
 log = logging.getLogger(__name__)
 
@@ -81,77 +79,19 @@ _SynthCallback = ctypes.CFUNCTYPE(
 )
 
 
-class EspeakVoice(Voice):
-    """Speaks with libespeak-ng and reports word timings and lip-shape cues.
-
-    `voices` maps a language ("zh", "en") to an espeak-ng voice name ("cmn-latn-pinyin",
-    "en-us"); a language without an entry falls back to its primary subtag, then to
-    `default_language`. `rate` is words per minute, `volume` 0..1, `pitch` 0..99.
-    """
+class EspeakVoice(WorkerVoice):
+    """Speaks with libespeak-ng and reports word timings and lip-shape cues."""
 
     name = "espeak"
 
-    def __init__(
-        self,
-        voices: Mapping[str, str],
-        rate: int = 175,
-        volume: float = 1.0,
-        pitch: int = 50,
-        *,
-        default_language: str | None = None,
-    ) -> None:
-        if not voices:
-            raise ValueError("EspeakVoice needs at least one language -> voice name entry")
-        self._voices = {language.lower(): voice for language, voice in voices.items()}
-        self._default_language = default_language.lower() if default_language else None
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
         self._settings = {
-            _PARAM_RATE: int(rate),
-            _PARAM_VOLUME: round(max(0.0, volume) * 100),  # espeak-ng: 100 is normal loudness
-            _PARAM_PITCH: int(pitch),
+            _PARAM_RATE: int(self._rate),
+            _PARAM_VOLUME: round(max(0.0, self._volume) * 100),  # 100 is normal loudness
+            _PARAM_PITCH: int(self._pitch),
         }
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tts-espeak")
         self._child: _Child | None = None
-        self._closed = False
-
-    @classmethod
-    def from_profile(cls, profile: Any) -> EspeakVoice:
-        """Build from a voice profile with `voices, default_language, rate, volume, pitch`."""
-        return cls(
-            dict(profile.voices),
-            rate=profile.rate,
-            volume=profile.volume,
-            pitch=profile.pitch,
-            default_language=profile.default_language,
-        )
-
-    async def synthesize(self, text: str, language: str) -> SpeechAudio:
-        if self._closed:
-            raise SpeechError("the espeak voice is closed")
-        spoken = normalize_for_speech(text, language)
-        voice = self._voice_for(language)
-        if not spoken:
-            return SpeechAudio(np.zeros(0, dtype=np.float32), _Engine.DEFAULT_RATE)
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._executor, self._speak_on_worker, spoken, voice)
-
-    async def aclose(self) -> None:
-        """Let queued syntheses finish, then stop the worker thread."""
-        if self._closed:
-            return
-        self._closed = True
-        loop = asyncio.get_running_loop()
-        try:
-            await loop.run_in_executor(self._executor, self._release_on_worker)
-        finally:
-            self._executor.shutdown(wait=False)
-
-    def _voice_for(self, language: str) -> str:
-        wanted = language.lower()
-        for candidate in (wanted, wanted.replace("_", "-").split("-")[0], self._default_language):
-            if candidate and candidate in self._voices:
-                return self._voices[candidate]
-        known = ", ".join(sorted(self._voices))
-        raise SpeechError(f"no espeak voice for language {language!r} (configured: {known})")
 
     def _speak_on_worker(self, text: str, voice: str) -> SpeechAudio:
         if self._child is None or not self._child.alive:
@@ -282,8 +222,6 @@ class _Take:
 
 class _Engine:
     """libespeak-ng, initialised once, in the child process only."""
-
-    DEFAULT_RATE = 22050
 
     def __init__(self, lib: ctypes.CDLL, sample_rate: int) -> None:
         self._lib = lib

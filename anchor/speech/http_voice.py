@@ -19,7 +19,7 @@ import numpy as np
 
 from anchor.config import secret_from_env
 from anchor.messages import SpeechAudio
-from anchor.speech.base import SpeechError, Voice
+from anchor.speech.base import SpeechError, Voice, voice_for_language
 from anchor.speech.decode import decode_audio, decode_pcm16
 
 _BODY_EXCERPT = 200
@@ -114,12 +114,7 @@ class HttpVoice(Voice):
         return SpeechAudio(pcm, rate)
 
     def _voice_for(self, language: str) -> str:
-        wanted = language.lower()
-        for candidate in (wanted, wanted.replace("_", "-").split("-")[0], self._default_language):
-            if candidate and candidate in self._voices:
-                return self._voices[candidate]
-        known = ", ".join(sorted(self._voices))
-        raise SpeechError(f"no http voice for language {language!r} (configured: {known})")
+        return voice_for_language(self._voices, language, self._default_language, "http")
 
 
 def _fill(template: Any, values: Mapping[str, str]) -> Any:

@@ -14,7 +14,6 @@ process should hold one live Pyttsx3Voice; it speaks every configured language i
 
 from __future__ import annotations
 
-import asyncio
 import itertools
 import logging
 import shutil
@@ -22,8 +21,7 @@ import sys
 import tempfile
 import threading
 import wave
-from collections.abc import Iterator, Mapping
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TextIO
@@ -31,8 +29,8 @@ from typing import Any, TextIO
 import numpy as np
 
 from anchor.messages import SpeechAudio
-from anchor.speech.base import SpeechError, Voice
-from anchor.speech.text import normalize_for_speech
+from anchor.speech.base import SpeechError
+from anchor.speech.worker_voice import WorkerVoice
 
 log = logging.getLogger(__name__)
 
@@ -41,79 +39,16 @@ _FINISH_TIMEOUT = 30.0
 _SAVED_NOTICE = "Audio saved to "
 
 
-class Pyttsx3Voice(Voice):
-    """Speaks with the platform's built-in engine through pyttsx3.
-
-    `voices` maps a language ("zh", "en") to an engine voice id ("cmn-latn-pinyin",
-    "en-us"); a language without an entry falls back to its primary subtag ("zh-CN" -> "zh"),
-    then to `default_language`. `rate` is words per minute, `volume` 0..1, `pitch` 0..100
-    (applied only where the engine supports pitch, i.e. espeak-ng).
-    """
+class Pyttsx3Voice(WorkerVoice):
+    """Speaks with the platform's built-in engine through pyttsx3 (espeak-ng on Linux, SAPI5 on
+    Windows). `pitch` applies only where the engine supports it, i.e. espeak-ng."""
 
     name = "pyttsx3"
+    silence_rate = _ESPEAK_RATE
 
-    def __init__(
-        self,
-        voices: Mapping[str, str],
-        rate: int = 175,
-        volume: float = 1.0,
-        pitch: int = 50,
-        *,
-        default_language: str | None = None,
-    ) -> None:
-        if not voices:
-            raise ValueError("Pyttsx3Voice needs at least one language -> voice id entry")
-        self._voices = {language.lower(): voice_id for language, voice_id in voices.items()}
-        self._default_language = default_language.lower() if default_language else None
-        self._rate = rate
-        self._volume = volume
-        self._pitch = pitch
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tts-pyttsx3")
-        self._closed = False
-        self._sample_rate = _ESPEAK_RATE
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
         self._worker: _EngineWorker | None = None
-
-    @classmethod
-    def from_profile(cls, profile: Any) -> Pyttsx3Voice:
-        """Build from a voice profile with `voices, default_language, rate, volume, pitch`."""
-        return cls(
-            dict(profile.voices),
-            rate=profile.rate,
-            volume=profile.volume,
-            pitch=profile.pitch,
-            default_language=profile.default_language,
-        )
-
-    async def synthesize(self, text: str, language: str) -> SpeechAudio:
-        if self._closed:
-            raise SpeechError("the pyttsx3 voice is closed")
-        spoken = normalize_for_speech(text, language)
-        if not spoken:
-            return SpeechAudio(np.zeros(0, dtype=np.float32), self._sample_rate)
-        voice_id = self._voice_for(language)
-        loop = asyncio.get_running_loop()
-        audio = await loop.run_in_executor(self._executor, self._speak_on_worker, spoken, voice_id)
-        self._sample_rate = audio.sample_rate
-        return audio
-
-    async def aclose(self) -> None:
-        """Finish queued syntheses, release the engine and its files, stop the thread."""
-        if self._closed:
-            return
-        self._closed = True
-        loop = asyncio.get_running_loop()
-        try:
-            await loop.run_in_executor(self._executor, self._release_on_worker)
-        finally:
-            self._executor.shutdown(wait=False)
-
-    def _voice_for(self, language: str) -> str:
-        wanted = language.lower()
-        for candidate in (wanted, wanted.replace("_", "-").split("-")[0], self._default_language):
-            if candidate and candidate in self._voices:
-                return self._voices[candidate]
-        known = ", ".join(sorted(self._voices))
-        raise SpeechError(f"no pyttsx3 voice for language {language!r} (configured: {known})")
 
     def _speak_on_worker(self, text: str, voice_id: str) -> SpeechAudio:
         if self._worker is None:
