@@ -8,6 +8,7 @@ decoded stream, the store, the process's memory.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -57,10 +58,14 @@ async def test_an_hour_across_the_pts_wrap_with_faults(tmp_path: Path) -> None:
     faults = {fault["name"]: fault for fault in report["faults"]}
     for name in ("broker_killed", "voice_failing", "llm_hanging", "broken_schedule"):
         assert faults[name]["status"] == "recovered", faults[name]
-    assert faults["obs_killed"]["status"] in {"recovered", "not run"}, faults["obs_killed"]
-    # Judged either way: OBS stops recording when its disk fills, and the engine asks it to
-    # record again only when it (re)connects, so this may end "not recovered".
-    assert faults["recordings_disk_full"]["status"] != "not finished"
+    assert faults["obs_killed"]["status"] == "recovered", faults["obs_killed"]
+    # OBS stops recording when its disk fills; the engine starts it again once there is room.
+    # The small disk is a tmpfs, which only root can mount: otherwise the fault says so.
+    disk = faults["recordings_disk_full"]
+    if os.geteuid() == 0:
+        assert disk["status"] == "recovered", disk
+    else:
+        assert disk["status"] == "not run" and "root" in disk["reason"], disk
     assert "kb" in faults["llm_hanging"]["detail"]["sources_while_hanging"]
     voice = faults["voice_failing"]["detail"]
     # While the TTS server failed, new questions were still read out, by the fallback voice.
