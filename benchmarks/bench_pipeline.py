@@ -31,7 +31,7 @@ from anchor.avatar.renderer import AvatarRenderer
 from anchor.clock import MediaClock
 from anchor.encoder import EncoderSettings, StreamEncoder
 from anchor.linequeue import LineQueue
-from anchor.messages import Line, SpokenLine
+from anchor.messages import Line, MouthShape, SpokenLine
 from anchor.output import OutputTarget
 from anchor.playout import Playout
 
@@ -65,11 +65,13 @@ class _RecordingRenderer:
 
     def __init__(self, inner: AvatarRenderer) -> None:
         self.inner = inner
-        self.calls: list[tuple[int, float, str | None]] = []
+        self.calls: list[tuple[int, float, str | None, MouthShape]] = []
 
-    def render(self, frame_index: int, mouth: float, caption: str | None) -> np.ndarray:
-        self.calls.append((frame_index, mouth, caption))
-        return self.inner.render(frame_index, mouth, caption)
+    def render(
+        self, frame_index: int, mouth: float, caption: str | None, shape: MouthShape
+    ) -> np.ndarray:
+        self.calls.append((frame_index, mouth, caption, shape))
+        return self.inner.render(frame_index, mouth, caption, shape)
 
 
 class _AudioTap:
@@ -125,8 +127,8 @@ def _encoder_alone(width, height, frames, audio, out: Path) -> tuple[float, floa
 
 def _render_only(renderer: AvatarRenderer, calls) -> float:
     start = time.perf_counter()
-    for index, mouth, caption in calls:
-        renderer.render(index, mouth, caption)
+    for index, mouth, caption, shape in calls:
+        renderer.render(index, mouth, caption, shape)
     return (time.perf_counter() - start) / len(calls)
 
 
