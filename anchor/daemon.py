@@ -475,15 +475,7 @@ class Channel:
         return ReconnectingEncoder(make, label=redact_url(target.url))
 
     def _encoder_settings(self) -> EncoderSettings:
-        video, audio = self._config.video, self._config.audio
-        return EncoderSettings(
-            width=video.width,
-            height=video.height,
-            video_bitrate_kbps=video.bitrate_kbps,
-            preset=video.preset,
-            keyframe_seconds=video.keyframe_seconds,
-            audio_bitrate_kbps=audio.bitrate_kbps,
-        )
+        return EncoderSettings.from_config(self._config.video, self._config.audio)
 
 
 def _local_question(text: str, platform: str) -> Question:

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
+from typing import Any
 
 import av
 import numpy as np
@@ -44,6 +45,19 @@ class EncoderSettings:
     audio_bitrate_kbps: int = 128
     threads: int = 0  # 0: let x264 choose
     audio: bool = True  # False: picture only (no AAC stream; samples given to write are ignored)
+
+    @classmethod
+    def from_config(cls, video: Any, audio: Any, *, with_audio: bool = True) -> EncoderSettings:
+        """From config.yaml's `video` and `audio` blocks (VideoConfig, AudioConfig)."""
+        return cls(
+            width=video.width,
+            height=video.height,
+            video_bitrate_kbps=video.bitrate_kbps,
+            preset=video.preset,
+            keyframe_seconds=video.keyframe_seconds,
+            audio_bitrate_kbps=audio.bitrate_kbps,
+            audio=with_audio,
+        )
 
 
 class StreamEncoder:

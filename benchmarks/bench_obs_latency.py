@@ -257,15 +257,7 @@ def _running_obs(workdir: Path) -> Iterator[ObsStudio]:
 def _encoder_settings(audio: bool) -> tuple[MediaClock, EncoderSettings]:
     """The shipped defaults of config.yaml's video and audio blocks."""
     video, sound = VideoConfig(), AudioConfig()
-    settings = EncoderSettings(
-        width=video.width,
-        height=video.height,
-        video_bitrate_kbps=video.bitrate_kbps,
-        preset=video.preset,
-        keyframe_seconds=video.keyframe_seconds,
-        audio_bitrate_kbps=sound.bitrate_kbps,
-        audio=audio,
-    )
+    settings = EncoderSettings.from_config(video, sound, with_audio=audio)
     return MediaClock(sound.sample_rate, video.fps), settings
 
 

@@ -139,6 +139,21 @@ class _Fields:
             raise self.error(key, f"expected a list of {count} {wanted}, got {value!r}")
         return tuple(value)
 
+    def canvas(self) -> tuple[int, int]:
+        """The design canvas (`size`: width, height in pixels)."""
+        width, height = self.numbers("size", 2, integer=True)
+        if width <= 0 or height <= 0:
+            raise self.error("size", f"expected a positive width and height, got {[width, height]}")
+        return width, height
+
+    def point(self, key: str, canvas: tuple[int, int]) -> tuple[float, float]:
+        """An [x, y] point that must lie on the canvas."""
+        x, y = self.numbers(key, 2, integer=False)
+        width, height = canvas
+        if not (0 <= x <= width and 0 <= y <= height):
+            raise self.error(key, f"point {[x, y]} lies outside the {width}x{height} canvas")
+        return x, y
+
     def number(self, key: str, default: float) -> float:
         value = self.raw(key, default)
         if not isinstance(value, int | float) or isinstance(value, bool) or value < 0:
@@ -166,10 +181,7 @@ class _Fields:
 
 
 def _load_sprite(directory: Path, fields: _Fields) -> AvatarPack:
-    width, height = fields.numbers("size", 2, integer=True)
-    if width <= 0 or height <= 0:
-        raise fields.error("size", f"expected a positive width and height, got {[width, height]}")
-    canvas = (width, height)
+    canvas = fields.canvas()
     background = _layer(directory, fields, "background", canvas, "RGBA")
     if np.any(background[..., 3] != 255):
         raise fields.error("background", f"{fields.text('background')} must be fully opaque")
@@ -186,9 +198,7 @@ def _load_sprite(directory: Path, fields: _Fields) -> AvatarPack:
             raise fields.error("caption", f"box {list(caption)} overlaps {name} {list(region)}")
     if _overlap(mouth.box, eyes.box):
         raise fields.error("eyes.box", f"box {list(eyes.box)} overlaps mouth.box")
-    ax, ay = fields.numbers("anchor", 2, integer=False)
-    if not (0 <= ax <= width and 0 <= ay <= height):
-        raise fields.error("anchor", f"point {[ax, ay]} lies outside the {width}x{height} canvas")
+    ax, ay = fields.point("anchor", canvas)
     motion = Motion(
         breath=fields.number("motion.breath", Motion.breath),
         sway=fields.number("motion.sway", Motion.sway),

@@ -35,10 +35,7 @@ DEFAULT_LEVELS = 6
 
 def load_photo_pack(directory: Path, fields: _Fields) -> AvatarPack:
     """Read photo, rig and layout; precompute the mouth and lid images."""
-    width, height = fields.numbers("size", 2, integer=True)
-    if width <= 0 or height <= 0:
-        raise fields.error("size", f"expected a positive width and height, got {[width, height]}")
-    canvas = (width, height)
+    canvas = fields.canvas()
     photo = _layer(directory, fields, "photo", canvas, "RGB")
     rig = _read_rig(directory, fields)
     levels = int(fields.number("mouth_levels", DEFAULT_LEVELS))
@@ -56,9 +53,7 @@ def load_photo_pack(directory: Path, fields: _Fields) -> AvatarPack:
     for name, region in (("mouth.box", mouth_rig.box), ("eyes.box", eye_box)):
         if _overlap(region, caption):
             raise fields.error("caption", f"box {list(caption)} overlaps {rig.path.name} {name}")
-    ax, ay = fields.numbers("anchor", 2, integer=False)
-    if not (0 <= ax <= width and 0 <= ay <= height):
-        raise fields.error("anchor", f"point {[ax, ay]} lies outside the {width}x{height} canvas")
+    ax, ay = fields.point("anchor", canvas)
 
     shapes = {
         shape: SpriteSet(mouth_rig.box, mouth_frames(photo, mouth_rig, levels, shape))

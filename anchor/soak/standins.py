@@ -20,7 +20,7 @@ import json
 import wave
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Self
 
 import numpy as np
 
@@ -68,25 +68,23 @@ _REASONS = {
 }
 
 
-class OpenAiStub:
-    """The server, running while the ``async with`` block runs; ``base_url`` ends in /v1."""
+class _LoopbackServer:
+    """A server on a free loopback port while the ``async with`` block runs.
 
-    def __init__(self, *replies: Reply) -> None:
-        self.replies = replies or (Reply(),)
-        self.requests = []
-        self.hangups = 0
-        self.hanging = False
-        self._hung_up = asyncio.Event()
+    Each connection is handled by `_handle`; on exit the listener closes and connections still
+    open are cancelled, so a stalled client or a hanging answer never outlives the block.
+    """
+
+    def __init__(self) -> None:
         self._handlers: set[asyncio.Task[None]] = set()
         self._server: asyncio.Server | None = None
 
     @property
-    def base_url(self) -> str:
+    def port(self) -> int:
         assert self._server is not None
-        port = self._server.sockets[0].getsockname()[1]
-        return f"http://127.0.0.1:{port}/v1"
+        return self._server.sockets[0].getsockname()[1]
 
-    async def __aenter__(self) -> OpenAiStub:
+    async def __aenter__(self) -> Self:
         self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
         return self
 
@@ -98,15 +96,43 @@ class OpenAiStub:
         await asyncio.gather(*self._handlers, return_exceptions=True)
         await self._server.wait_closed()
 
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        self._handlers.add(task)
+        try:
+            await self._handle(reader, writer)
+        finally:
+            self._handlers.discard(task)
+            writer.close()
+            with contextlib.suppress(ConnectionError):
+                await writer.wait_closed()
+
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        raise NotImplementedError
+
+
+class OpenAiStub(_LoopbackServer):
+    """The server, running while the ``async with`` block runs; ``base_url`` ends in /v1."""
+
+    def __init__(self, *replies: Reply) -> None:
+        super().__init__()
+        self.replies = replies or (Reply(),)
+        self.requests = []
+        self.hangups = 0
+        self.hanging = False
+        self._hung_up = asyncio.Event()
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/v1"
+
     async def client_hung_up(self) -> None:
         """Return once a client has closed its connection before the answer ended."""
         async with asyncio.timeout(5):
             await self._hung_up.wait()
 
-    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        task = asyncio.current_task()
-        assert task is not None
-        self._handlers.add(task)
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
             request = await _read_request(reader)
             reply = self.replies[min(len(self.requests), len(self.replies) - 1)]
@@ -121,11 +147,6 @@ class OpenAiStub:
         except (ConnectionError, asyncio.IncompleteReadError):
             self.hangups += 1
             self._hung_up.set()
-        finally:
-            self._handlers.discard(task)
-            writer.close()
-            with contextlib.suppress(ConnectionError):
-                await writer.wait_closed()
 
     async def _stream(
         self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, reply: Reply
@@ -154,7 +175,7 @@ class OpenAiStub:
         return True
 
 
-class TtsStandIn:
+class TtsStandIn(_LoopbackServer):
     """A TTS server on loopback, running while the ``async with`` block runs.
 
     It takes ``POST /tts`` with a JSON body ``{"text": ..., "language": ...}`` (what a voice
@@ -169,40 +190,29 @@ class TtsStandIn:
     failure = "TTS model crashed: CUDA error: out of memory"
 
     def __init__(self, voice: Voice | None = None) -> None:
+        super().__init__()
         self._voice = voice
         self.failing = False
         self.served = 0
         self.refused = 0
-        self._handlers: set[asyncio.Task[None]] = set()
-        self._server: asyncio.Server | None = None
 
     @property
     def url(self) -> str:
-        assert self._server is not None
-        port = self._server.sockets[0].getsockname()[1]
-        return f"http://127.0.0.1:{port}{self.path}"
+        return f"http://127.0.0.1:{self.port}{self.path}"
 
-    async def __aenter__(self) -> TtsStandIn:
+    async def __aenter__(self) -> Self:
         if self._voice is None:
             from anchor.speech.espeak_voice import EspeakVoice
 
             self._voice = EspeakVoice({"zh": "cmn-latn-pinyin", "en": "en-us"}, pitch=35)
-        self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
-        return self
+        return await super().__aenter__()
 
     async def __aexit__(self, *exc_info: object) -> None:
-        assert self._server is not None and self._voice is not None
-        self._server.close()
-        for task in list(self._handlers):
-            task.cancel()
-        await asyncio.gather(*self._handlers, return_exceptions=True)
-        await self._server.wait_closed()
+        assert self._voice is not None
+        await super().__aexit__(*exc_info)
         await self._voice.aclose()
 
-    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        task = asyncio.current_task()
-        assert task is not None
-        self._handlers.add(task)
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
             request = await _read_request(reader)
             status, content_type, body = await self._answer(request)
@@ -213,11 +223,6 @@ class TtsStandIn:
             await _respond(writer, status, content_type, body)
         except (ConnectionError, asyncio.IncompleteReadError, ValueError):
             pass  # a client that hung up or sent garbage gets nothing more
-        finally:
-            self._handlers.discard(task)
-            writer.close()
-            with contextlib.suppress(ConnectionError):
-                await writer.wait_closed()
 
     async def _answer(self, request: Request) -> tuple[int, str, bytes]:
         assert self._voice is not None
