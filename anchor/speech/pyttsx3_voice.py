@@ -93,6 +93,9 @@ class _EngineWorker:
             self._engine.connect("started-utterance", self._on_started),
             self._engine.connect("finished-utterance", self._on_finished),
         ]
+        # pyttsx3 drives espeak-ng on every platform but Windows (SAPI5) and macOS (NSSS); only
+        # espeak-ng writes the file from a thread of its own, after runAndWait has returned.
+        self._writes_later = sys.platform not in ("win32", "darwin")
         self._scratch = Path(tempfile.mkdtemp(prefix="anchor-tts-"))
         self._numbers = itertools.count()
         self._pitch_supported = self._probe_pitch()
@@ -134,10 +137,12 @@ class _EngineWorker:
         """Wait for the end of an utterance that is still being synthesized.
 
         espeak-ng synthesizes on its own thread, and pyttsx3's `runAndWait` can return before
-        the WAV is written; "finished-utterance" is the engine's own signal that it is. Engines
-        that synthesize files synchronously (SAPI5) never start an utterance here.
+        the WAV is written, even before espeak-ng has said it started; "finished-utterance" is
+        the engine's own signal that the file is complete, so with espeak-ng it is always
+        awaited. Engines that write files synchronously (SAPI5) may never start an utterance.
         """
-        if self._started and not self._finished.wait(_FINISH_TIMEOUT):
+        must_wait = self._writes_later or self._started
+        if must_wait and not self._finished.wait(_FINISH_TIMEOUT):
             self._engine.stop()
             raise SpeechError(f"pyttsx3 did not finish speaking within {_FINISH_TIMEOUT:.0f} s")
 
