@@ -12,8 +12,8 @@ import sys
 from pathlib import Path
 
 from anchor.config import Config, ConfigError, load_config
-from anchor.output import OutputError, OutputTarget
-from anchor.schedule import ScheduleError, check_schedule_file, load_schedule
+from anchor.media.output import OutputError, OutputTarget
+from anchor.show.schedule import ScheduleError, check_schedule_file, load_schedule
 
 log = logging.getLogger("anchor")
 
@@ -125,7 +125,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "avatar":
         return _avatar(args)
     if args.command == "doctor":
-        from anchor.doctor import run_doctor
+        from anchor.ops.doctor import run_doctor
 
         try:
             config = _load_config(args.config)
@@ -137,7 +137,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _avatar(args: argparse.Namespace) -> int:
-    from anchor.avatar.pack import AvatarError, AvatarPack
+    from anchor.avatar.loader import load_pack
+    from anchor.avatar.pack import AvatarError
 
     avatars_dir = args.avatars_dir or PROJECT_ROOT / "avatars"
     try:
@@ -149,7 +150,7 @@ def _avatar(args: argparse.Namespace) -> int:
         else:
             from anchor.avatar.preview import write_preview
 
-            print(f"{write_preview(AvatarPack.load(avatars_dir / args.name), args.out)}: written")
+            print(f"{write_preview(load_pack(avatars_dir / args.name), args.out)}: written")
     except AvatarError as exc:
         print(f"anchor: {exc}", file=sys.stderr)
         return 1
@@ -184,7 +185,7 @@ def _run(args: argparse.Namespace) -> int:
     except (ConfigError, ScheduleError, OutputError) as exc:
         print(f"anchor: cannot start:\n{exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
-    from anchor.logs import setup_logging
+    from anchor.ops.logs import setup_logging
 
     try:
         setup_logging(
@@ -246,7 +247,7 @@ def _raise_interrupt(signum: int, frame: object) -> None:
 
 
 def _ask(args: argparse.Namespace) -> int:
-    from anchor.knowledge import KnowledgeBase, KnowledgeError
+    from anchor.answers.knowledge import KnowledgeBase, KnowledgeError
 
     try:
         config = _load_config(args.config)
@@ -266,7 +267,7 @@ def _ask(args: argparse.Namespace) -> int:
 
 
 async def _answer_once(config: Config, knowledge, question: str):
-    from anchor.answerer import Answerer
+    from anchor.answers.answerer import Answerer
 
     answerer = Answerer.from_config(knowledge, config.knowledge, config.llm)
     try:
@@ -276,7 +277,7 @@ async def _answer_once(config: Config, knowledge, question: str):
 
 
 def _export_log(args: argparse.Namespace) -> int:
-    from anchor.store import Store
+    from anchor.store.database import Store
 
     try:
         config = _load_config(args.config)

@@ -27,7 +27,7 @@ from pydantic import (
     model_validator,
 )
 
-from anchor.output import redact_url
+from anchor.redact import redact_url
 from anchor.yamlsource import SourceError, YamlDocument, load_model, load_yaml, validate
 
 _NAME = re.compile(r"^[a-z0-9_-]+$")

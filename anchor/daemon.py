@@ -22,34 +22,36 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from anchor.airlog import AirLog
-from anchor.answerer import Answerer
-from anchor.avatar.pack import AvatarError, AvatarPack
+from anchor.answers.answerer import Answerer
+from anchor.answers.knowledge import KnowledgeBase, KnowledgeError
+from anchor.avatar.loader import load_pack
+from anchor.avatar.pack import AvatarError
 from anchor.avatar.renderer import AvatarRenderer
-from anchor.bookmark import ShowBookmark
-from anchor.clock import MediaClock
 from anchor.config import Config, ConfigError, secret_from_env
-from anchor.control import Control
-from anchor.desk import QuestionDesk, WaitingQuestion
-from anchor.director import Director
-from anchor.encoder import EncoderSettings, ReconnectingEncoder, StreamEncoder
-from anchor.knowledge import KnowledgeBase, KnowledgeError
-from anchor.linequeue import LineQueue
+from anchor.links.mqtt import MqttLink
+from anchor.links.outbox import Outbox
+from anchor.media.clock import MediaClock
+from anchor.media.encoder import EncoderSettings, ReconnectingEncoder, StreamEncoder
+from anchor.media.linequeue import LineQueue
+from anchor.media.output import OutputTarget
+from anchor.media.playout import Playout, PlayoutStats
 from anchor.messages import Priority, Question, SpokenLine
 from anchor.moderation import NEAR_DUPLICATE, ModerationError, Moderator, similarity
-from anchor.mqtt_link import MqttLink
-from anchor.outbox import Outbox
-from anchor.output import OutputTarget, redact_url
-from anchor.playout import Playout, PlayoutStats
-from anchor.reception import Reception
-from anchor.rundown import Rundown
-from anchor.schedule import Schedule, Segment
-from anchor.speaker import Speaker
+from anchor.ops.telemetry import ChannelTelemetry
+from anchor.questions.desk import QuestionDesk, WaitingQuestion
+from anchor.questions.reception import Reception
+from anchor.redact import redact_url
+from anchor.show.airlog import AirLog
+from anchor.show.bookmark import ShowBookmark
+from anchor.show.control import Control
+from anchor.show.director import Director
+from anchor.show.rundown import Rundown
+from anchor.show.schedule import Schedule, Segment
 from anchor.speech.cache import SynthesisCache
 from anchor.speech.chain import VoiceChain
 from anchor.speech.registry import build_voice
-from anchor.store import Store, StoreError
-from anchor.telemetry import ChannelTelemetry
+from anchor.speech.speaker import Speaker
+from anchor.store.database import Store, StoreError
 
 log = logging.getLogger(__name__)
 
@@ -453,7 +455,7 @@ class Channel:
 
     def _build_renderer(self) -> AvatarRenderer:
         config = self._config
-        pack = AvatarPack.load(Path(config.avatars_dir) / config.avatar)
+        pack = load_pack(Path(config.avatars_dir) / config.avatar)
         return AvatarRenderer(
             pack,
             config.video.width,

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import IntEnum
+from typing import Any, Literal
 
 import numpy as np
 
@@ -70,7 +71,7 @@ class SpeechAudio:
     audio envelope alone then drives the mouth.
     """
 
-    pcm: np.ndarray
+    pcm: np.ndarray[Any, np.dtype[np.float32]]
     sample_rate: int
     timings: tuple[WordTiming, ...] = ()
     cues: tuple[MouthCue, ...] = ()
@@ -85,7 +86,7 @@ class SpokenLine:
     """A line ready to air: mono float32 samples at the stream rate, silence included."""
 
     line: Line
-    samples: np.ndarray
+    samples: np.ndarray[Any, np.dtype[np.float32]]
     speech_samples: int
     timings: tuple[WordTiming, ...] = field(default=())
     cues: tuple[MouthCue, ...] = field(default=())  # seconds from samples[0]
@@ -101,3 +102,46 @@ class Question:
     platform: str | None = None
     sent_at: float | None = None  # the sender's timestamp, if given
     received_at: float = 0.0  # engine wall time (time.time()) when it arrived
+
+
+@dataclass(slots=True)
+class WaitingQuestion:
+    """A stored, screened question waiting at the desk, with the near-duplicates merged into it.
+
+    Only `masked_text` is ever aired or published; `question.text` is what arrived."""
+
+    question: Question
+    masked_text: str
+    merged: list[Question] = field(default_factory=list)
+    uncounted: int = 0  # merged beyond the desk's bound: counted, not kept
+
+    @property
+    def askers(self) -> int:
+        return 1 + len(self.merged) + self.uncounted
+
+    @property
+    def ids(self) -> list[str]:
+        return [self.question.id, *(q.id for q in self.merged)]
+
+
+AnswerSource = Literal["kb", "llm", "fallback"]
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """A complete answer; `id` is the knowledge-base entry it rests on, if any."""
+
+    question: str
+    answer: str
+    source: AnswerSource
+    id: str | None
+    score: float
+
+    def to_json(self) -> dict[str, Any]:
+        """The `anchor ask --json` object: exactly id, answer, score and source."""
+        return {
+            "id": self.id,
+            "answer": self.answer,
+            "score": round(self.score, 3),
+            "source": self.source,
+        }

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import aiomqtt
 
-from anchor.soak.broker import Broker
+from anchor.harness.mosquitto import Broker
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -47,11 +47,11 @@ from typing import TypeVar
 import cv2
 import numpy as np
 
-from anchor.clock import MediaClock
 from anchor.config import AudioConfig, ObsConfig, VideoConfig
-from anchor.encoder import EncoderSettings, StreamEncoder
+from anchor.media.clock import MediaClock
+from anchor.media.encoder import EncoderSettings, StreamEncoder
+from anchor.media.output import OutputTarget
 from anchor.obs import ObsController
-from anchor.output import OutputTarget
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))

@@ -26,14 +26,14 @@ from pathlib import Path
 
 import numpy as np
 
-from anchor.avatar.pack import AvatarPack
+from anchor.avatar.loader import load_pack
 from anchor.avatar.renderer import AvatarRenderer
-from anchor.clock import MediaClock
-from anchor.encoder import EncoderSettings, StreamEncoder
-from anchor.linequeue import LineQueue
+from anchor.media.clock import MediaClock
+from anchor.media.encoder import EncoderSettings, StreamEncoder
+from anchor.media.linequeue import LineQueue
+from anchor.media.output import OutputTarget
+from anchor.media.playout import Playout
 from anchor.messages import Line, MouthShape, SpokenLine
-from anchor.output import OutputTarget
-from anchor.playout import Playout
 
 ROOT = Path(__file__).resolve().parent.parent
 RATE, FPS = 48000, 30
@@ -98,7 +98,7 @@ def _settings(width: int, height: int) -> EncoderSettings:
 
 async def _pipeline(width: int, height: int, seconds: float, out: Path):
     clock = MediaClock(RATE, FPS)
-    pack = AvatarPack.load(ROOT / "avatars" / "default")
+    pack = load_pack(ROOT / "avatars" / "default")
     renderer = _RecordingRenderer(AvatarRenderer(pack, width, height, fps=FPS))
     encoder = _AudioTap(
         StreamEncoder(OutputTarget.parse(str(out)), clock, _settings(width, height))
@@ -136,7 +136,7 @@ def bench_resolution(width: int, height: int, seconds: float, workdir: Path) -> 
     wall, cpu, recorder, audio = asyncio.run(
         _pipeline(width, height, seconds, workdir / f"pipe{height}.ts")
     )
-    pack = AvatarPack.load(ROOT / "avatars" / "default")
+    pack = load_pack(ROOT / "avatars" / "default")
     fresh = AvatarRenderer(pack, width, height, fps=FPS)
     frames = [fresh.render(*call).copy() for call in recorder.calls]
     enc_wall, enc_cpu = _encoder_alone(width, height, frames, audio, workdir / f"enc{height}.ts")

@@ -22,7 +22,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from anchor.config import load_voice_profile  # noqa: E402
-from anchor.schedule import load_schedule  # noqa: E402
+from anchor.show.schedule import load_schedule  # noqa: E402
 from anchor.speech.base import Voice  # noqa: E402
 from anchor.speech.cache import CachedVoice, SynthesisCache  # noqa: E402
 from anchor.speech.espeak_voice import EspeakVoice  # noqa: E402

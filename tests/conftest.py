@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from anchor.soak.broker import Broker, BrokerError
+from anchor.harness.mosquitto import Broker, BrokerError
 
 MosquittoBroker = Broker  # the tests' name for it
 

@@ -1,6 +1,6 @@
 """The headless OBS Studio harness lives in the package (the soak uses it too)."""
 
-from anchor.soak.obs_studio import (
+from anchor.harness.obs_studio import (
     MISSING,
     ObsHarnessError,
     ObsProbe,

@@ -13,10 +13,10 @@ from pathlib import Path
 import pytest
 from openai_stub import OpenAiStub, Reply
 
-from anchor.answerer import Answer, AnswerChunk, Answerer, AnswerStream
+from anchor.answers.answerer import Answer, AnswerChunk, Answerer, AnswerStream
+from anchor.answers.knowledge import KnowledgeBase
+from anchor.answers.llm import LlmClient
 from anchor.config import KnowledgeConfig, LlmConfig
-from anchor.knowledge import KnowledgeBase
-from anchor.llm import LlmClient
 from anchor.speech.text import split_sentences
 
 ROOT = Path(__file__).resolve().parent.parent

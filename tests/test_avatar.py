@@ -13,6 +13,7 @@ import yaml
 from anchor.avatar import AvatarError, AvatarPack, AvatarRenderer
 from anchor.avatar import captions as captions_module
 from anchor.avatar.captions import CaptionFontError, CaptionPainter, find_cjk_font
+from anchor.avatar.loader import load_pack
 from anchor.avatar.renderer import yuv420p_to_rgb
 from anchor.messages import MouthShape
 
@@ -23,7 +24,7 @@ SENTENCE = "大家好，欢迎来到职工服务直播间！"
 
 @pytest.fixture(scope="module")
 def pack() -> AvatarPack:
-    return AvatarPack.load(DEFAULT_PACK)
+    return load_pack(DEFAULT_PACK)
 
 
 @pytest.fixture(scope="module")
@@ -259,49 +260,49 @@ def test_default_pack_is_valid(pack: AvatarPack) -> None:
 
 def test_missing_manifest(tmp_path: Path) -> None:
     with pytest.raises(AvatarError, match="manifest.yaml"):
-        AvatarPack.load(tmp_path)
+        load_pack(tmp_path)
 
 
 def test_missing_file_names_file_and_field(pack_copy: Path) -> None:
     (pack_copy / "mouth_3.png").unlink()
     with pytest.raises(AvatarError, match=r"mouth\.frames\[3\].*mouth_3\.png"):
-        AvatarPack.load(pack_copy)
+        load_pack(pack_copy)
 
 
 def test_box_outside_canvas_names_the_field(pack_copy: Path) -> None:
     edit_manifest(pack_copy, lambda m: m["eyes"].update(box=[1200, 700, 136, 58]))
     with pytest.raises(AvatarError, match=r"eyes\.box.*outside"):
-        AvatarPack.load(pack_copy)
+        load_pack(pack_copy)
 
 
 def test_unreadable_png_names_the_file(pack_copy: Path) -> None:
     (pack_copy / "body.png").write_bytes(b"\x89PNG\r\n\x1a\n but not really")
     with pytest.raises(AvatarError, match=r"body.*body\.png.*cannot read"):
-        AvatarPack.load(pack_copy)
+        load_pack(pack_copy)
 
 
 def test_missing_key_names_the_key(pack_copy: Path) -> None:
     edit_manifest(pack_copy, lambda m: m.pop("caption"))
     with pytest.raises(AvatarError, match="caption: missing key"):
-        AvatarPack.load(pack_copy)
+        load_pack(pack_copy)
 
 
 def test_sprite_of_wrong_size_names_file_and_size(pack_copy: Path) -> None:
     edit_manifest(pack_copy, lambda m: m["mouth"].update(box=[400, 334, 70, 44]))
     with pytest.raises(AvatarError, match=r"mouth_0\.png: size 72x44, expected 70x44"):
-        AvatarPack.load(pack_copy)
+        load_pack(pack_copy)
 
 
 def test_unknown_kind_lists_the_supported_ones(pack_copy: Path) -> None:
     edit_manifest(pack_copy, lambda m: m.update(kind="hologram"))
     with pytest.raises(AvatarError, match="kind.*hologram.*sprite"):
-        AvatarPack.load(pack_copy)
+        load_pack(pack_copy)
 
 
 def test_caption_over_the_mouth_is_refused(pack_copy: Path) -> None:
     edit_manifest(pack_copy, lambda m: m.update(caption=[300, 300, 400, 100]))
     with pytest.raises(AvatarError, match=r"caption.*overlaps mouth\.box"):
-        AvatarPack.load(pack_copy)
+        load_pack(pack_copy)
 
 
 # ---------------------------------------------------------------- lip shapes
@@ -349,7 +350,7 @@ def test_closed_shape_shuts_the_mouth_however_loud(pack: AvatarPack) -> None:
 
 def test_pack_without_shapes_draws_them_open(pack_copy: Path) -> None:
     edit_manifest(pack_copy, lambda m: m.pop("mouth_shapes"))
-    plain = AvatarPack.load(pack_copy)
+    plain = load_pack(pack_copy)
     assert plain.shapes == {}
     r = AvatarRenderer(plain, W, H, fps=FPS, captions=False)
     opened = luma(r.render(3, 0.8, None)).copy()
@@ -360,10 +361,10 @@ def test_pack_without_shapes_draws_them_open(pack_copy: Path) -> None:
 def test_mouth_shape_with_wrong_frame_count_names_the_key(pack_copy: Path) -> None:
     edit_manifest(pack_copy, lambda m: m["mouth_shapes"]["round"]["frames"].pop())
     with pytest.raises(AvatarError, match=r"mouth_shapes\.round\.frames: expected 6 images"):
-        AvatarPack.load(pack_copy)
+        load_pack(pack_copy)
 
 
 def test_unknown_mouth_shape_names_the_key(pack_copy: Path) -> None:
     edit_manifest(pack_copy, lambda m: m["mouth_shapes"].update(smile={"frames": ["mouth_0.png"]}))
     with pytest.raises(AvatarError, match=r"mouth_shapes\.smile: unknown shape"):
-        AvatarPack.load(pack_copy)
+        load_pack(pack_copy)

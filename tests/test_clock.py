@@ -10,12 +10,12 @@ from fractions import Fraction
 import numpy as np
 import pytest
 
-from anchor.clock import MediaClock
-from anchor.encoder import EncoderSettings, StreamEncoder
-from anchor.linequeue import LineQueue
+from anchor.media.clock import MediaClock
+from anchor.media.encoder import EncoderSettings, StreamEncoder
+from anchor.media.linequeue import LineQueue
+from anchor.media.output import OutputTarget
+from anchor.media.playout import Playout
 from anchor.messages import Line, SpokenLine
-from anchor.output import OutputTarget
-from anchor.playout import Playout
 
 
 @pytest.mark.parametrize(("rate", "fps"), [(48000, 30), (48000, 25), (44100, 30), (48000, 60)])

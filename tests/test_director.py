@@ -8,9 +8,9 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from anchor.director import Director
 from anchor.messages import Priority
-from anchor.schedule import load_schedule
+from anchor.show.director import Director
+from anchor.show.schedule import load_schedule
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 

@@ -9,9 +9,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from anchor.clock import MediaClock
-from anchor.encoder import EncoderSettings, StreamEncoder
-from anchor.output import OutputTarget
+from anchor.media.clock import MediaClock
+from anchor.media.encoder import EncoderSettings, StreamEncoder
+from anchor.media.output import OutputTarget
 
 
 @pytest.mark.parametrize("suffix", [".ts", ".mp4", ".mkv", ".flv"])
@@ -38,7 +38,7 @@ def test_two_seconds_in_each_container(tmp_path: Path, suffix: str) -> None:
 
 
 def test_writing_before_opening_is_an_error(tmp_path: Path) -> None:
-    from anchor.encoder import EncoderError
+    from anchor.media.encoder import EncoderError
 
     encoder = StreamEncoder(
         OutputTarget.parse(str(tmp_path / "x.ts")), MediaClock(48000, 30), EncoderSettings(64, 64)

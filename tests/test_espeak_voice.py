@@ -15,14 +15,15 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from anchor.avatar import AvatarPack, AvatarRenderer
-from anchor.clock import MediaClock
-from anchor.linequeue import LineQueue
+from anchor.avatar import AvatarRenderer
+from anchor.avatar.loader import load_pack
+from anchor.media.clock import MediaClock
+from anchor.media.linequeue import LineQueue
+from anchor.media.playout import Playout
 from anchor.messages import Line, MouthShape, SpeechAudio
-from anchor.playout import Playout
-from anchor.speaker import Speaker
 from anchor.speech import SpeechError, create_voice
 from anchor.speech.espeak_voice import EspeakVoice
+from anchor.speech.speaker import Speaker
 
 DEFAULT_PACK = Path(__file__).resolve().parent.parent / "avatars" / "default"
 VOICES = {"zh": "cmn-latn-pinyin", "en": "en-us"}
@@ -78,7 +79,7 @@ async def test_lips_close_on_the_consonant_and_open_on_the_vowel(text: str, lang
 async def test_closed_and_open_cues_show_on_the_rendered_mouth() -> None:
     """Speech -> Speaker -> Playout -> renderer: the frame at an m is shut, at the a open."""
     clock = MediaClock(48000, 25)
-    pack = AvatarPack.load(DEFAULT_PACK)
+    pack = load_pack(DEFAULT_PACK)
     renderer = AvatarRenderer(pack, 640, 360, fps=clock.fps, captions=False)
     frames: dict[int, np.ndarray] = {}
 

@@ -14,12 +14,12 @@ from configs import write_config
 
 from anchor.config import load_config
 from anchor.daemon import Channel, RunOptions
-from anchor.health import HealthServer
-from anchor.logs import setup_logging
-from anchor.metrics import Registry
-from anchor.output import OutputTarget
-from anchor.schedule import load_schedule
-from anchor.watchdog import LoopHeartbeat, Watchdog
+from anchor.media.output import OutputTarget
+from anchor.ops.health import HealthServer
+from anchor.ops.logs import setup_logging
+from anchor.ops.metrics import Registry
+from anchor.ops.watchdog import LoopHeartbeat, Watchdog
+from anchor.show.schedule import load_schedule
 
 QUESTION = "住院了互助金怎么报？"
 
@@ -140,7 +140,7 @@ def test_a_stopped_heartbeat_is_reported_once_then_its_recovery(caplog) -> None:
     frames = [100]
     watchdog = Watchdog(5.0, clock=lambda: now[0])
     watchdog.watch("render", lambda: frames[0], what="render", unit="frame")
-    caplog.set_level(logging.INFO, logger="anchor.watchdog")
+    caplog.set_level(logging.INFO, logger="anchor.ops.watchdog")
     for _ in range(20):  # 1 s of ticks, frames moving
         now[0] += 0.05
         frames[0] += 1
@@ -162,7 +162,7 @@ def test_a_stopped_heartbeat_is_reported_once_then_its_recovery(caplog) -> None:
 
 
 async def test_the_loop_watchdog_catches_a_blocked_event_loop(caplog) -> None:
-    caplog.set_level(logging.INFO, logger="anchor.watchdog")
+    caplog.set_level(logging.INFO, logger="anchor.ops.watchdog")
     heartbeat = LoopHeartbeat(interval_s=0.05)
     watchdog = Watchdog(0.3, check_every_s=0.02)
     watchdog.watch("loop", lambda: heartbeat.beats, what="event loop")
@@ -212,7 +212,7 @@ class _Peer:
 
 async def test_a_lost_peer_degrades_health_and_shows_in_metrics() -> None:
     from anchor.config import HealthConfig
-    from anchor.telemetry import ChannelTelemetry
+    from anchor.ops.telemetry import ChannelTelemetry
 
     telemetry = ChannelTelemetry(HealthConfig(listen=None))
     obs = _Peer(False, {"activeFps": 29.97, "outputSkippedFrames": 12, "streaming": True})

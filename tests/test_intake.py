@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from anchor.intake import ControlCommand, RejectedInput, parse_control, parse_question
+from anchor.links.payloads import ControlCommand, RejectedInput, parse_control, parse_question
 from anchor.messages import Question
 
 NOW = 1_778_300_000.0

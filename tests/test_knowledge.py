@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from anchor.answers.knowledge import Entry, KnowledgeBase, KnowledgeError
 from anchor.config import KnowledgeConfig
-from anchor.knowledge import Entry, KnowledgeBase, KnowledgeError
 from anchor.speech.text import split_sentences
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -147,7 +147,7 @@ class Keep(logging.Handler):
         seen.append(record.getMessage())
 logging.getLogger("anchor").addHandler(Keep())
 logging.getLogger("anchor").setLevel(logging.DEBUG)
-from anchor.knowledge import KnowledgeBase
+from anchor.answers.knowledge import KnowledgeBase
 KnowledgeBase.load({str(SHIPPED)!r})
 print(json.dumps(seen))
 """

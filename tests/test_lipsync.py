@@ -6,13 +6,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from anchor.clock import MediaClock
-from anchor.linequeue import LineQueue
-from anchor.lipsync import LipTracker, MouthTrack
+from anchor.media.clock import MediaClock
+from anchor.media.linequeue import LineQueue
+from anchor.media.lipsync import LipTracker, MouthTrack
+from anchor.media.playout import Playout
 from anchor.messages import Line, MouthCue, MouthShape, SpeechAudio, WordTiming
-from anchor.playout import Playout
-from anchor.speaker import Speaker
 from anchor.speech.base import Voice
+from anchor.speech.speaker import Speaker
 from anchor.speech.visemes import cues_from_phonemes, cues_from_words, phoneme_shapes, word_shapes
 
 CLOSED, OPEN, WIDE, ROUND = MouthShape.CLOSED, MouthShape.OPEN, MouthShape.WIDE, MouthShape.ROUND

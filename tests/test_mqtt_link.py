@@ -17,7 +17,7 @@ import pytest
 from conftest import MosquittoBroker, mosquitto_pub
 
 from anchor.config import MqttConfig
-from anchor.mqtt_link import RECEIVE_MAXIMUM, MqttLink
+from anchor.links.mqtt import RECEIVE_MAXIMUM, MqttLink
 
 ROOT = Path(__file__).resolve().parent.parent
 CHANNEL = "union"
@@ -208,7 +208,7 @@ async def test_status_is_retained_online_then_offline_on_clean_shutdown(
 KILLABLE_ENGINE = """
 import asyncio, sys
 from anchor.config import MqttConfig
-from anchor.mqtt_link import MqttLink
+from anchor.links.mqtt import MqttLink
 
 async def ignore(payload):
     pass
@@ -319,7 +319,7 @@ async def test_a_flood_waits_in_the_broker_not_in_the_engine(mosquitto: Mosquitt
 async def test_publishing_without_a_broker_neither_blocks_nor_raises(
     mosquitto: MosquittoBroker, caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.DEBUG, logger="anchor.mqtt_link")
+    caplog.set_level(logging.DEBUG, logger="anchor.links.mqtt")
     mosquitto.stop()
     link = make_link(mosquitto)
     task = asyncio.create_task(link.run())

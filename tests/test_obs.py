@@ -171,10 +171,10 @@ def _showing_host(obs: ObsStudio) -> np.ndarray | None:
 
 
 def _mouth_box() -> tuple[int, int, int, int]:
-    from anchor.avatar.pack import AvatarPack
+    from anchor.avatar.loader import load_pack
     from anchor.avatar.renderer import AvatarRenderer
 
-    pack = AvatarPack.load(ROOT / "avatars" / "default")
+    pack = load_pack(ROOT / "avatars" / "default")
     return AvatarRenderer(pack, WIDTH, HEIGHT, fps=FPS, captions=False).mouth_box
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from anchor.output import OutputError, OutputTarget
+from anchor.media.output import OutputError, OutputTarget
 
 
 @pytest.mark.parametrize(

@@ -20,6 +20,7 @@ from configs import write_config
 from PIL import Image
 
 from anchor.avatar import AvatarError, AvatarPack, AvatarRenderer
+from anchor.avatar.loader import load_pack
 from anchor.avatar.pack import Motion
 from anchor.avatar.preview import CLIP_SECONDS, contact_sheet
 from anchor.avatar.renderer import yuv420p_to_rgb
@@ -52,7 +53,7 @@ def pack_dir(workdir: Path, astronaut: Path) -> Path:
 
 @pytest.fixture(scope="module")
 def pack(pack_dir: Path) -> AvatarPack:
-    return AvatarPack.load(pack_dir)
+    return load_pack(pack_dir)
 
 
 @pytest.fixture(scope="module")
@@ -208,7 +209,7 @@ def test_a_broken_rig_names_the_file_and_field(workdir: Path, pack_dir: Path) ->
     rig = (pack_dir / "rig.yaml").read_text(encoding="utf-8")
     (broken / "rig.yaml").write_text(rig.replace("lid_tone: [", "lid_tone: [900, "), "utf-8")
     with pytest.raises(AvatarError, match=r"rig\.yaml: eyes\.lid_tone: expected a list of 3"):
-        AvatarPack.load(broken)
+        load_pack(broken)
 
 
 # ---------------------------------------------------------------- previews

@@ -13,10 +13,10 @@ import numpy as np
 import pytest
 from configs import write_config
 
-from anchor.clock import MediaClock
-from anchor.linequeue import LineQueue
+from anchor.media.clock import MediaClock
+from anchor.media.linequeue import LineQueue
+from anchor.media.playout import Playout
 from anchor.messages import Line, SpokenLine
-from anchor.playout import Playout
 
 ROOT = Path(__file__).resolve().parent.parent
 

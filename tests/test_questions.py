@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 from configs import write_config
 
-from anchor.knowledge import KnowledgeBase
+from anchor.answers.knowledge import KnowledgeBase
 
 ROOT = Path(__file__).resolve().parent.parent
 CHANNEL = "e2e"

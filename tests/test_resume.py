@@ -10,8 +10,8 @@ from configs import write_config
 
 from anchor.config import load_config
 from anchor.daemon import Channel, RunOptions
-from anchor.output import OutputTarget
-from anchor.schedule import load_schedule
+from anchor.media.output import OutputTarget
+from anchor.show.schedule import load_schedule
 
 SENTENCES = [f"这是第{n}句话。" for n in range(1, 13)]
 

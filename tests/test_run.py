@@ -59,10 +59,10 @@ def _decode(path: Path) -> tuple[list[np.ndarray], np.ndarray]:
 
 
 def _mouth_box(width: int, height: int) -> tuple[int, int, int, int]:
-    from anchor.avatar.pack import AvatarPack
+    from anchor.avatar.loader import load_pack
     from anchor.avatar.renderer import AvatarRenderer
 
-    pack = AvatarPack.load(ROOT / "avatars" / "default")
+    pack = load_pack(ROOT / "avatars" / "default")
     return AvatarRenderer(pack, width, height, fps=FPS, captions=False).mouth_box
 
 

@@ -12,12 +12,12 @@ from zoneinfo import ZoneInfo
 import numpy as np
 import pytest
 
-from anchor.desk import Admission, QuestionDesk
-from anchor.director import Director
-from anchor.linequeue import LineQueue
+from anchor.media.linequeue import LineQueue
 from anchor.messages import Line, Priority, Question, SpokenLine
-from anchor.rundown import Rundown
-from anchor.schedule import load_schedule
+from anchor.questions.desk import Admission, QuestionDesk
+from anchor.show.director import Director
+from anchor.show.rundown import Rundown
+from anchor.show.schedule import load_schedule
 
 SHOW = """\
 name: t

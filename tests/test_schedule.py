@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from anchor.schedule import (
+from anchor.show.schedule import (
     Point,
     Schedule,
     ScheduleError,

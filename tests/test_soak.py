@@ -15,8 +15,8 @@ import numpy as np
 import pytest
 
 from anchor.config import VoiceProfile
+from anchor.harness.standins import TtsStandIn
 from anchor.soak.runner import SoakPlan, run_soak
-from anchor.soak.standins import TtsStandIn
 from anchor.soak.stream import PTS_MODULUS, TS_CLOCK, analyse
 from anchor.speech.chain import VoiceChain
 from anchor.speech.espeak_voice import EspeakVoice
@@ -127,9 +127,9 @@ def test_the_analysis_sees_a_gap(tmp_path: Path) -> None:
     """A frame missing in the middle of a stream is reported where it is."""
     import numpy as np
 
-    from anchor.clock import MediaClock
-    from anchor.encoder import EncoderSettings, StreamEncoder
-    from anchor.output import OutputTarget
+    from anchor.media.clock import MediaClock
+    from anchor.media.encoder import EncoderSettings, StreamEncoder
+    from anchor.media.output import OutputTarget
 
     clock = MediaClock(48000, 30)
     out = tmp_path / "gap.ts"

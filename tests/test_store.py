@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from anchor.messages import Question
-from anchor.store import STATUSES, Store, StoreError, UnknownQuestion
+from anchor.store.database import STATUSES, Store, StoreError, UnknownQuestion
 
 T0 = 1_778_300_000.0
 
@@ -233,7 +233,7 @@ CHILD = """
 import asyncio, os, signal, sys
 from pathlib import Path
 from anchor.messages import Question
-from anchor.store import Store
+from anchor.store.database import Store
 
 async def main():
     store = await Store.open(Path(sys.argv[1]))

@@ -18,7 +18,6 @@ from tts_servers import edge_stand_in, http_tts, tone
 
 from anchor.config import ConfigError, VoiceProfile, load_voice_chain
 from anchor.messages import Line, MouthShape, SpeechAudio, WordTiming
-from anchor.speaker import Speaker
 from anchor.speech.base import SpeechError, Voice
 from anchor.speech.cache import CachedVoice, SynthesisCache
 from anchor.speech.chain import VoiceChain
@@ -26,6 +25,7 @@ from anchor.speech.edge_voice import EdgeVoice
 from anchor.speech.http_voice import HttpVoice
 from anchor.speech.pyttsx3_voice import Pyttsx3Voice
 from anchor.speech.registry import build_voice
+from anchor.speech.speaker import Speaker
 
 RATE = 48000
 OFFLINE = "engine: pyttsx3\nvoices: {zh: cmn-latn-pinyin, en: en-us}\n"

@@ -16,7 +16,7 @@ import av
 import numpy as np
 from websockets.asyncio.server import ServerConnection, serve
 
-from anchor.soak.standins import encode_wav
+from anchor.harness.standins import encode_wav
 
 TICKS = 10_000_000
 

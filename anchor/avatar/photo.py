@@ -19,24 +19,17 @@ import numpy as np
 import yaml
 
 from anchor.avatar.facewarp import EyeRig, MouthRig, lid_frames, mouth_frames
-from anchor.avatar.pack import (
-    AvatarError,
-    AvatarPack,
-    Motion,
-    SpriteSet,
-    _Fields,
-    _layer,
-    _overlap,
-)
+from anchor.avatar.manifest import ManifestFields, boxes_overlap, read_layer
+from anchor.avatar.pack import AvatarError, AvatarPack, Motion, SpriteSet
 from anchor.messages import MouthShape
 
 DEFAULT_LEVELS = 6
 
 
-def load_photo_pack(directory: Path, fields: _Fields) -> AvatarPack:
+def load_photo_pack(directory: Path, fields: ManifestFields) -> AvatarPack:
     """Read photo, rig and layout; precompute the mouth and lid images."""
     canvas = fields.canvas()
-    photo = _layer(directory, fields, "photo", canvas, "RGB")
+    photo = read_layer(directory, fields, "photo", canvas, "RGB")
     rig = _read_rig(directory, fields)
     levels = int(fields.number("mouth_levels", DEFAULT_LEVELS))
     if not 2 <= levels <= 16:
@@ -47,11 +40,11 @@ def load_photo_pack(directory: Path, fields: _Fields) -> AvatarPack:
     tone = rig.numbers("eyes.lid_tone", 3, integer=True)
     if not all(0 <= v <= 255 for v in tone):
         raise rig.error("eyes.lid_tone", f"expected RGB values 0-255, got {list(tone)}")
-    if _overlap(mouth_rig.box, eye_box):
+    if boxes_overlap(mouth_rig.box, eye_box):
         raise rig.error("eyes.box", f"box {list(eye_box)} overlaps mouth.box")
     caption = fields.box("caption", canvas)
     for name, region in (("mouth.box", mouth_rig.box), ("eyes.box", eye_box)):
-        if _overlap(region, caption):
+        if boxes_overlap(region, caption):
             raise fields.error("caption", f"box {list(caption)} overlaps {rig.path.name} {name}")
     ax, ay = fields.point("anchor", canvas)
 
@@ -82,7 +75,7 @@ def load_photo_pack(directory: Path, fields: _Fields) -> AvatarPack:
     )
 
 
-def _read_rig(directory: Path, fields: _Fields) -> _Fields:
+def _read_rig(directory: Path, fields: ManifestFields) -> ManifestFields:
     name = fields.text("rig")
     path = (directory / name).resolve()
     if not path.is_relative_to(directory.resolve()):
@@ -95,11 +88,11 @@ def _read_rig(directory: Path, fields: _Fields) -> _Fields:
         raise AvatarError(f"{path}: cannot read rig: {exc}") from exc
     if not isinstance(data, dict):
         raise AvatarError(f"{path}: expected a mapping of keys")
-    return _Fields(path, data)
+    return ManifestFields(path, data)
 
 
 def _points(
-    rig: _Fields, key: str, canvas: tuple[int, int], minimum: int = 3, where: str = ""
+    rig: ManifestFields, key: str, canvas: tuple[int, int], minimum: int = 3, where: str = ""
 ) -> np.ndarray:
     value: Any = rig.raw(key)
     ok = isinstance(value, list) and len(value) >= minimum
@@ -120,7 +113,7 @@ def _points(
     return points
 
 
-def _mouth_rig(rig: _Fields, canvas: tuple[int, int]) -> MouthRig:
+def _mouth_rig(rig: ManifestFields, canvas: tuple[int, int]) -> MouthRig:
     box = rig.box("mouth.box", canvas)
     contours = {
         name: _points(rig, f"mouth.{name}", canvas)
@@ -144,7 +137,7 @@ def _mouth_rig(rig: _Fields, canvas: tuple[int, int]) -> MouthRig:
     return MouthRig(box=box, max_gap=max_gap, chin=chin, **contours)
 
 
-def _eye_rig(rig: _Fields, key: str, box: tuple[int, int, int, int]) -> EyeRig:
+def _eye_rig(rig: ManifestFields, key: str, box: tuple[int, int, int, int]) -> EyeRig:
     x, y, w, h = box
     contours = []
     for part in ("upper", "lower"):

@@ -83,9 +83,9 @@ def write_clip(
 ) -> int:
     """Encode a silent clip of the mouth cycling and one blink; returns the frame count."""
     from anchor.avatar.renderer import AvatarRenderer
-    from anchor.clock import MediaClock
-    from anchor.encoder import EncoderSettings, StreamEncoder
-    from anchor.output import OutputTarget
+    from anchor.media.clock import MediaClock
+    from anchor.media.encoder import EncoderSettings, StreamEncoder
+    from anchor.media.output import OutputTarget
 
     frames = round(CLIP_SECONDS * fps)
     renderer = AvatarRenderer(

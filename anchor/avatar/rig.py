@@ -29,6 +29,7 @@ import numpy as np
 import yaml
 from PIL import Image, UnidentifiedImageError
 
+from anchor.avatar.loader import load_pack
 from anchor.avatar.pack import MANIFEST, AvatarError
 
 CANVAS = (1280, 720)
@@ -100,9 +101,8 @@ def build_photo_pack(
         _write_yaml(staging / RIG_FILE, RIG_HEADER, rig)
         _write_yaml(staging / MANIFEST, MANIFEST_HEADER, _manifest(name, photo, rig))
         progress("building mouth shapes…")
-        from anchor.avatar.pack import AvatarPack
 
-        AvatarPack.load(staging)  # the pack must load before it replaces anything
+        load_pack(staging)  # the pack must load before it replaces anything
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise

@@ -26,13 +26,13 @@ from typing import Any
 
 from anchor.config import Config, load_config
 from anchor.daemon import Channel, RunOptions
-from anchor.output import OutputTarget
-from anchor.schedule import load_schedule
+from anchor.harness.mosquitto import Broker
+from anchor.harness.standins import OpenAiStub, Reply, TtsStandIn
+from anchor.media.output import OutputTarget
+from anchor.show.schedule import load_schedule
 from anchor.soak.audience import Audience
-from anchor.soak.broker import Broker
 from anchor.soak.faults import FAULTS, FaultResult, mount_tmpfs, run_fault, unmount
 from anchor.soak.sampling import Sampler
-from anchor.soak.standins import OpenAiStub, Reply, TtsStandIn
 from anchor.soak.stream import analyse
 
 log = logging.getLogger(__name__)
@@ -291,7 +291,7 @@ def _warmup(plan: SoakPlan) -> float:
 
 
 async def _start_obs(workdir: Path, plan: SoakPlan) -> tuple[Any, str, str | None]:
-    from anchor.soak.obs_studio import ObsHarnessError, ObsStudio
+    from anchor.harness.obs_studio import ObsHarnessError, ObsStudio
 
     try:
         studio = ObsStudio(workdir, width=plan.width, height=plan.height)

@@ -16,10 +16,10 @@ from collections.abc import Callable
 from typing import Any
 
 from anchor.config import HealthConfig
-from anchor.desk import WaitingQuestion
-from anchor.health import HealthServer, health_status
-from anchor.metrics import Registry
-from anchor.watchdog import LoopHeartbeat, Watchdog
+from anchor.ops.health import HealthServer, health_status
+from anchor.ops.metrics import Registry
+from anchor.ops.watchdog import LoopHeartbeat, Watchdog
+from anchor.questions.desk import WaitingQuestion
 
 log = logging.getLogger(__name__)
 

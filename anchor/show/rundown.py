@@ -17,11 +17,11 @@ from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from typing import Protocol
 
-from anchor.desk import QuestionDesk, WaitingQuestion
-from anchor.director import Director
-from anchor.linequeue import LineQueue
+from anchor.media.linequeue import LineQueue
 from anchor.messages import Line, Priority
-from anchor.speaker import Speaker
+from anchor.questions.desk import QuestionDesk, WaitingQuestion
+from anchor.show.director import Director
+from anchor.speech.speaker import Speaker
 from anchor.speech.text import detect_language
 
 log = logging.getLogger(__name__)

@@ -19,7 +19,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from anchor.metrics import CONTENT_TYPE
+from anchor.ops.metrics import CONTENT_TYPE
 
 log = logging.getLogger(__name__)
 

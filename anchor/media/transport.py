@@ -12,7 +12,8 @@ import shutil
 import subprocess
 from urllib.parse import urlsplit
 
-from anchor.output import OutputTarget, redact_url
+from anchor.media.output import OutputTarget
+from anchor.redact import redact_url
 
 CLOSE_TIMEOUT_S = 3.0
 

@@ -14,10 +14,10 @@ import hashlib
 import json
 import logging
 
-from anchor.director import Director
 from anchor.messages import Line
-from anchor.schedule import Schedule
-from anchor.store import Store
+from anchor.show.director import Director
+from anchor.show.schedule import Schedule
+from anchor.store.database import Store
 
 log = logging.getLogger(__name__)
 

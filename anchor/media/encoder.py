@@ -20,9 +20,10 @@ from typing import Any
 import av
 import numpy as np
 
-from anchor.clock import MediaClock
-from anchor.output import OutputTarget, redact_url
-from anchor.transport import SrtBridge, needs_bridge
+from anchor.media.clock import MediaClock
+from anchor.media.output import OutputTarget
+from anchor.media.transport import SrtBridge, needs_bridge
+from anchor.redact import redact_url
 
 log = logging.getLogger(__name__)
 

@@ -10,10 +10,9 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from enum import Enum
 
-from anchor.messages import Question
+from anchor.messages import Question, WaitingQuestion
 
 MAX_MERGED = 200
 
@@ -22,22 +21,6 @@ class Admission(Enum):
     QUEUED = "queued"
     MERGED = "merged"
     FULL = "full"
-
-
-@dataclass(slots=True)
-class WaitingQuestion:
-    question: Question
-    masked_text: str
-    merged: list[Question] = field(default_factory=list)
-    uncounted: int = 0  # merged beyond MAX_MERGED: counted, not kept
-
-    @property
-    def askers(self) -> int:
-        return 1 + len(self.merged) + self.uncounted
-
-    @property
-    def ids(self) -> list[str]:
-        return [self.question.id, *(q.id for q in self.merged)]
 
 
 class QuestionDesk:

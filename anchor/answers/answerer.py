@@ -25,16 +25,14 @@ from collections.abc import AsyncGenerator, AsyncIterator, Callable, Sequence
 from contextlib import aclosing
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Any, Literal
 
+from anchor.answers.knowledge import Hit, KnowledgeBase
+from anchor.answers.llm import LlmClient, LlmError
 from anchor.config import KnowledgeConfig, LlmConfig
-from anchor.knowledge import Hit, KnowledgeBase
-from anchor.llm import LlmClient, LlmError
+from anchor.messages import Answer
 from anchor.speech.text import detect_language, split_sentences
 
 log = logging.getLogger(__name__)
-
-Source = Literal["kb", "llm", "fallback"]
 
 _PROMPT_HITS = 3
 _BUFFERED_SENTENCES = 32  # far more than max_tokens can fill; a bound all the same
@@ -55,26 +53,6 @@ _LANGUAGE = {
     "zh": "Answer in Simplified Chinese.",
     "en": "Answer in English.",
 }
-
-
-@dataclass(frozen=True, slots=True)
-class Answer:
-    """A complete answer; ``id`` is the knowledge-base entry it rests on, if any."""
-
-    question: str
-    answer: str
-    source: Source
-    id: str | None
-    score: float
-
-    def to_json(self) -> dict[str, Any]:
-        """The ``anchor ask --json`` object: exactly id, answer, score and source."""
-        return {
-            "id": self.id,
-            "answer": self.answer,
-            "score": round(self.score, 3),
-            "source": self.source,
-        }
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,11 +16,11 @@ from collections.abc import Callable
 from typing import Any
 
 from anchor.config import QuestionsConfig
-from anchor.desk import Admission, QuestionDesk
-from anchor.intake import RejectedInput, parse_question
+from anchor.links.payloads import RejectedInput, parse_question
 from anchor.messages import Question
 from anchor.moderation import Moderator, RateLimiter
-from anchor.store import Store
+from anchor.questions.desk import Admission, QuestionDesk
+from anchor.store.database import Store
 
 log = logging.getLogger(__name__)
 

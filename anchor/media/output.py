@@ -9,7 +9,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import urlsplit
+
+from anchor.redact import redact_url
 
 _FILE_FORMATS = {
     ".ts": "mpegts",
@@ -19,29 +21,6 @@ _FILE_FORMATS = {
     ".flv": "flv",
 }
 _URL_FORMATS = {"udp": "mpegts", "srt": "mpegts", "rtmp": "flv", "rtmps": "flv"}
-_SECRET_QUERY_KEYS = {"passphrase", "streamid", "key", "token", "password", "secret", "auth"}
-
-
-def redact_url(url: str) -> str:
-    """The URL with passwords, RTMP stream keys and secret parameters masked, safe to log."""
-    parts = urlsplit(url)
-    if not parts.scheme or len(parts.scheme) == 1:
-        return url
-    netloc = parts.netloc
-    if "@" in netloc:
-        user, host = netloc.rsplit("@", 1)
-        netloc = f"{user.split(':', 1)[0]}:***@{host}"
-    path = parts.path
-    if parts.scheme.startswith("rtmp") and path.count("/") >= 2:
-        path = path.rsplit("/", 1)[0] + "/***"
-    query = urlencode(
-        [
-            (key, "***" if key.lower() in _SECRET_QUERY_KEYS else value)
-            for key, value in parse_qsl(parts.query, keep_blank_values=True)
-        ],
-        safe="*",
-    )
-    return urlunsplit((parts.scheme, netloc, path, query, parts.fragment))
 
 
 class OutputError(ValueError):

@@ -24,7 +24,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from anchor.messages import Line, Priority
-from anchor.schedule import Schedule, Segment
+from anchor.show.schedule import Schedule, Segment
 from anchor.speech.text import split_sentences
 
 log = logging.getLogger(__name__)

@@ -13,10 +13,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Protocol
 
-from anchor.director import Director
-from anchor.intake import RejectedInput, parse_control
-from anchor.rundown import Rundown, Screen
-from anchor.schedule import Schedule, ScheduleError, load_schedule
+from anchor.links.payloads import RejectedInput, parse_control
+from anchor.show.director import Director
+from anchor.show.rundown import Rundown, Screen
+from anchor.show.schedule import Schedule, ScheduleError, load_schedule
 
 log = logging.getLogger(__name__)
 

@@ -4,7 +4,7 @@ A channel runs for months, so a log file must never grow without bound: the file
 `max_mb` and keeps `backups` old files. JSON lines suit a log shipper (one object per line:
 ts, level, logger, message, and any `extra=` fields a call added); text suits a person reading
 the file directly. The console is always text. Secrets never reach the log in the first place:
-URLs are masked where they are logged (`anchor.output.redact_url`).
+URLs are masked where they are logged (`anchor.redact.redact_url`).
 """
 
 from __future__ import annotations

@@ -20,18 +20,17 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
-from anchor.clock import MediaClock
-from anchor.linequeue import LineQueue
-from anchor.lipsync import MouthTrack
+from anchor.media.clock import MediaClock
+from anchor.media.linequeue import LineQueue
+from anchor.media.lipsync import MouthTrack
 from anchor.messages import MouthShape, SpokenLine
 
 if TYPE_CHECKING:
-    from anchor.avatar.renderer import AvatarRenderer
-    from anchor.encoder import StreamEncoder
+    from anchor.media.encoder import StreamEncoder
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +42,15 @@ FAST_BATCH = 8
 
 # frame index, its samples, mouth openness, lip shape, caption, skip the render
 _FrameWork = tuple[int, np.ndarray, float, MouthShape, str | None, bool]
+
+
+class FrameRenderer(Protocol):
+    """Draws the picture of frame n; the avatar renderer is one. Blocking: called on the
+    media thread."""
+
+    def render(
+        self, frame_index: int, mouth: float, caption: str | None, shape: MouthShape
+    ) -> np.ndarray: ...
 
 
 @dataclass(slots=True)
@@ -76,7 +84,7 @@ class Playout:
     def __init__(
         self,
         clock: MediaClock,
-        renderer: AvatarRenderer,
+        renderer: FrameRenderer,
         encoder: StreamEncoder,
         lines: LineQueue,
         *,

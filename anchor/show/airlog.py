@@ -15,9 +15,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from anchor.desk import WaitingQuestion
 from anchor.messages import Line, SpokenLine
-from anchor.store import Store
+from anchor.questions.desk import WaitingQuestion
+from anchor.store.database import Store
 
 log = logging.getLogger(__name__)
 
