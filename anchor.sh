@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Set up what anchor needs on this machine (once; quick afterwards), then run it.
 #   ./anchor.sh run [anchor run options]   stream the show (default config)
-#   ./anchor.sh test [pytest options]      run the whole test suite
+#   ./anchor.sh test [pytest options]      check the code (ruff, mypy, import layers), then run
+#                                          the whole test suite
 #   ./anchor.sh setup                      only set up
 #   ./anchor.sh <anything else>            the anchor command with those arguments
 set -euo pipefail
@@ -94,6 +95,12 @@ command=${1:-run}
 setup "$command"
 case "$command" in
   setup) say "ready" ;;
-  test) exec "$VENV/bin/python" -m pytest "$@" ;;
+  test)
+    say "checking the code: ruff, mypy, import layers"
+    "$VENV/bin/ruff" check --quiet anchor tests benchmarks scripts
+    "$VENV/bin/ruff" format --check --quiet anchor tests benchmarks scripts
+    "$VENV/bin/mypy" --no-error-summary anchor
+    "$VENV/bin/lint-imports" --no-cache >/dev/null || "$VENV/bin/lint-imports" --no-cache
+    exec "$VENV/bin/python" -m pytest "$@" ;;
   *) exec "$VENV/bin/anchor" "$command" "$@" ;;
 esac

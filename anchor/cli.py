@@ -10,10 +10,16 @@ import re
 import signal
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from anchor.config import Config, ConfigError, load_config
 from anchor.media.output import OutputError, OutputTarget
 from anchor.show.schedule import ScheduleError, check_schedule_file, load_schedule
+
+if TYPE_CHECKING:
+    from anchor.answers.knowledge import KnowledgeBase
+    from anchor.daemon import Channel
+    from anchor.messages import Answer
 
 log = logging.getLogger("anchor")
 
@@ -266,7 +272,7 @@ def _ask(args: argparse.Namespace) -> int:
     return 0
 
 
-async def _answer_once(config: Config, knowledge, question: str):
+async def _answer_once(config: Config, knowledge: KnowledgeBase, question: str) -> Answer:
     from anchor.answers.answerer import Answerer
 
     answerer = Answerer.from_config(knowledge, config.knowledge, config.llm)
@@ -297,10 +303,11 @@ def _export_log(args: argparse.Namespace) -> int:
     return 0
 
 
-async def _serve(channel) -> int:
+async def _serve(channel: Channel) -> int:
     """Run until done; the first SIGINT/SIGTERM stops gracefully, a second one at once."""
     loop = asyncio.get_running_loop()
     main_task = asyncio.current_task()
+    assert main_task is not None  # asyncio.run runs this coroutine as a task
     received = 0
 
     def on_signal() -> None:

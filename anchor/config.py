@@ -121,12 +121,12 @@ X264Preset = Literal[
 class VideoConfig(_Section):
     """Picture size and H.264 settings of the outgoing stream."""
 
-    width: int = Field(1280, ge=160, le=3840)
-    height: int = Field(720, ge=90, le=2160)
-    fps: int = Field(30, ge=1, le=60)
-    bitrate_kbps: int = Field(2500, ge=100, le=50000)
+    width: int = Field(default=1280, ge=160, le=3840)
+    height: int = Field(default=720, ge=90, le=2160)
+    fps: int = Field(default=30, ge=1, le=60)
+    bitrate_kbps: int = Field(default=2500, ge=100, le=50000)
     preset: X264Preset = "veryfast"
-    keyframe_seconds: float = Field(2.0, gt=0, le=10)
+    keyframe_seconds: float = Field(default=2.0, gt=0, le=10)
 
     @field_validator("width", "height")
     @classmethod
@@ -140,7 +140,7 @@ class AudioConfig(_Section):
     """AAC settings; the sample rate is also the master clock of the stream."""
 
     sample_rate: Literal[44100, 48000] = 48000
-    bitrate_kbps: int = Field(128, ge=32, le=512)
+    bitrate_kbps: int = Field(default=128, ge=32, le=512)
 
 
 class CaptionsConfig(_Section):
@@ -158,12 +158,12 @@ class CaptionsConfig(_Section):
 class SpeechConfig(_Section):
     """How lines become audio: the pause between sentences and how far synthesis runs ahead."""
 
-    sentence_gap: float = Field(0.35, ge=0, le=5)
-    lookahead: int = Field(2, ge=1, le=8)
-    max_sentence_seconds: float = Field(30.0, gt=0, le=300)
-    cache_max_mb: int = Field(200, ge=0, le=100_000)  # 0: no synthesis cache
+    sentence_gap: float = Field(default=0.35, ge=0, le=5)
+    lookahead: int = Field(default=2, ge=1, le=8)
+    max_sentence_seconds: float = Field(default=30.0, gt=0, le=300)
+    cache_max_mb: int = Field(default=200, ge=0, le=100_000)  # 0: no synthesis cache
     cache_dir: ConfigPath | None = None  # None: speech-cache next to the store's database
-    voice_retry_seconds: float = Field(60.0, ge=1, le=3600)  # first wait before a failed
+    voice_retry_seconds: float = Field(default=60.0, ge=1, le=3600)  # first wait before a failed
     # voice is tried again; doubles while it keeps failing
 
     @field_validator("cache_dir")
@@ -175,7 +175,7 @@ class SpeechConfig(_Section):
 class IdleConfig(_Section):
     """Filler: say an idle line after this long with nothing else due."""
 
-    interval_seconds: float = Field(40.0, ge=5)
+    interval_seconds: float = Field(default=40.0, ge=5)
 
 
 class LogConfig(_Section):
@@ -188,8 +188,8 @@ class LogConfig(_Section):
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     file: ConfigPath | None = None
     format: Literal["text", "json"] = "text"
-    max_mb: float = Field(20.0, gt=0, le=10_000)
-    backups: int = Field(5, ge=0, le=1000)
+    max_mb: float = Field(default=20.0, gt=0, le=10_000)
+    backups: int = Field(default=5, ge=0, le=1000)
 
     @field_validator("level", mode="before")
     @classmethod
@@ -210,7 +210,7 @@ class HealthConfig(_Section):
     (the picture, the event loop) that stands still for ``stall_seconds`` is a stall."""
 
     listen: str | None = "127.0.0.1:9108"
-    stall_seconds: float = Field(5.0, ge=0.5, le=600)
+    stall_seconds: float = Field(default=5.0, ge=0.5, le=600)
 
     @field_validator("listen")
     @classmethod
@@ -238,32 +238,32 @@ class MqttConfig(_Section):
     The password is read from the environment variable named here, never from this file."""
 
     host: str | None = None
-    port: int = Field(1883, ge=1, le=65535)
+    port: int = Field(default=1883, ge=1, le=65535)
     username: str | None = None
     password_env: str = "ANCHOR_MQTT_PASSWORD"
     client_id: str | None = None  # default: anchor-<channel>, stable so the session persists
-    keepalive_seconds: int = Field(30, ge=5, le=600)
-    max_reconnect_seconds: float = Field(30.0, ge=1, le=600)
+    keepalive_seconds: int = Field(default=30, ge=5, le=600)
+    max_reconnect_seconds: float = Field(default=30.0, ge=1, le=600)
 
 
 class QuestionsConfig(_Section):
     """Limits on viewer questions: what is accepted, how many wait, and for how long."""
 
-    max_chars: int = Field(200, ge=10, le=2000)
-    max_payload_bytes: int = Field(8192, ge=256, le=1_048_576)
-    max_pending: int = Field(50, ge=1, le=10_000)
-    max_age_seconds: float = Field(600.0, ge=10)
+    max_chars: int = Field(default=200, ge=10, le=2000)
+    max_payload_bytes: int = Field(default=8192, ge=256, le=1_048_576)
+    max_pending: int = Field(default=50, ge=1, le=10_000)
+    max_age_seconds: float = Field(default=600.0, ge=10)
     expired: Literal["apologize", "drop"] = "apologize"
-    per_viewer: int = Field(3, ge=1, le=1000)  # questions per viewer ...
-    per_viewer_seconds: float = Field(60.0, ge=1)  # ... in this window
-    merge_window_seconds: float = Field(300.0, ge=0)  # near-duplicates merge within this
+    per_viewer: int = Field(default=3, ge=1, le=1000)  # questions per viewer ...
+    per_viewer_seconds: float = Field(default=60.0, ge=1)  # ... in this window
+    merge_window_seconds: float = Field(default=300.0, ge=0)  # near-duplicates merge within this
 
 
 class ModerationConfig(_Section):
     """Sensitive-word lists (plain text, one word per line; operators edit them)."""
 
     wordlists: tuple[ConfigPath, ...] = Field(
-        (Path("moderation/sensitive.txt"),), validate_default=True
+        default=(Path("moderation/sensitive.txt"),), validate_default=True
     )
 
     @field_validator("wordlists")
@@ -275,8 +275,8 @@ class ModerationConfig(_Section):
 class KnowledgeConfig(_Section):
     """The knowledge base answers come from, and how sure a match must be to be used."""
 
-    path: ConfigPath = Field(Path("knowledge/union-faq.yaml"), validate_default=True)
-    min_score: float = Field(0.35, ge=0, le=1)
+    path: ConfigPath = Field(default=Path("knowledge/union-faq.yaml"), validate_default=True)
+    min_score: float = Field(default=0.35, ge=0, le=1)
     fallback: str = (
         "这个问题我先记下来，工会的工作人员会尽快跟进。也可以拨打12351职工服务热线咨询。"
     )
@@ -297,18 +297,25 @@ class LlmConfig(_Section):
     base_url: str = "http://127.0.0.1:11434/v1"
     model: str = "qwen2.5:7b-instruct"
     api_key_env: str = "ANCHOR_LLM_API_KEY"
-    first_token_seconds: float = Field(4.0, gt=0, le=120)
-    total_seconds: float = Field(20.0, gt=0, le=600)
-    max_tokens: int = Field(300, ge=16, le=4096)
-    temperature: float = Field(0.3, ge=0, le=2)
+    first_token_seconds: float = Field(default=4.0, gt=0, le=120)
+    total_seconds: float = Field(default=20.0, gt=0, le=600)
+    max_tokens: int = Field(default=300, ge=16, le=4096)
+    temperature: float = Field(default=0.3, ge=0, le=2)
     filler: str = "这个问题我查一下。"
-    filler_after_seconds: float = Field(0.8, ge=0, le=30)
+    filler_after_seconds: float = Field(default=0.8, ge=0, le=30)
 
 
 class StoreConfig(_Section):
-    """The SQLite file that keeps every accepted question and the as-run log."""
+    """The SQLite file that keeps every accepted question and the as-run log.
 
-    path: ConfigPath = Field(Path("data/anchor.db"), validate_default=True)
+    Nothing is kept for ever: every ``prune_every_hours`` the as-run rows and the finished
+    questions (answered, fallback, rejected, expired, merged) older than ``retention_days``
+    are deleted, so the file stops growing and viewers' words are not held longer than
+    needed. Questions still waiting to be answered are never deleted."""
+
+    path: ConfigPath = Field(default=Path("data/anchor.db"), validate_default=True)
+    retention_days: int = Field(default=90, gt=0, le=36_500)
+    prune_every_hours: float = Field(default=6.0, gt=0, le=24 * 30)
 
     @field_validator("path")
     @classmethod
@@ -324,7 +331,7 @@ class ObsConfig(_Section):
 
     enabled: bool = False
     host: str = "127.0.0.1"
-    port: int = Field(4455, ge=1, le=65535)
+    port: int = Field(default=4455, ge=1, le=65535)
     password_env: str = "ANCHOR_OBS_PASSWORD"
     scene: str = "Anchor"
     media_input: str = "Anchor stream"
@@ -332,22 +339,22 @@ class ObsConfig(_Section):
     lower_third_input: str | None = "Anchor lower third"  # null: no lower third
     media_url: str | None = None  # what OBS reads; default: output.url without its options
     set_program_scene: bool = True
-    caption_delay_seconds: float = Field(1.0, ge=0, le=30)  # OBS shows the stream this late
+    caption_delay_seconds: float = Field(default=1.0, ge=0, le=30)  # OBS shows the stream this late
     start_streaming: bool = False
     start_recording: bool = False
-    stats_every_seconds: float = Field(10.0, ge=1, le=600)
-    request_timeout_seconds: float = Field(5.0, gt=0, le=60)
-    max_reconnect_seconds: float = Field(30.0, ge=1, le=600)
+    stats_every_seconds: float = Field(default=10.0, ge=1, le=600)
+    request_timeout_seconds: float = Field(default=5.0, gt=0, le=60)
+    max_reconnect_seconds: float = Field(default=30.0, ge=1, le=600)
 
 
 class Config(_Section):
     """One channel: what it airs, with which voice and avatar, and where the stream goes."""
 
     channel: str = "default"
-    schedule: ConfigPath = Field(Path("schedules/union-demo.yaml"), validate_default=True)
+    schedule: ConfigPath = Field(default=Path("schedules/union-demo.yaml"), validate_default=True)
     avatar: str = "default"
-    avatars_dir: ConfigPath = Field(Path("avatars"), validate_default=True)
-    voices_dir: ConfigPath = Field(Path("voices"), validate_default=True)
+    avatars_dir: ConfigPath = Field(default=Path("avatars"), validate_default=True)
+    voices_dir: ConfigPath = Field(default=Path("voices"), validate_default=True)
     voice: str = "offline"
     output: OutputConfig = Field(default_factory=OutputConfig)
     video: VideoConfig = Field(default_factory=VideoConfig)
@@ -428,13 +435,13 @@ class HttpRequest(_Section):
 
     url: str
     method: Literal["GET", "POST"] = "POST"
-    json_body: dict[str, Any] | None = Field(None, alias="json")
+    json_body: dict[str, Any] | None = Field(default=None, alias="json")
     query: dict[str, Any] | None = None
     form: dict[str, Any] | None = None
     headers: dict[str, str] = Field(default_factory=dict)
     token_env: str | None = None
     format: Literal["wav", "mp3", "pcm16"] = "wav"
-    sample_rate: int | None = Field(None, ge=8000, le=192_000)  # required for pcm16
+    sample_rate: int | None = Field(default=None, ge=8000, le=192_000)  # required for pcm16
 
     model_config = ConfigDict(populate_by_name=True)
 
@@ -476,12 +483,12 @@ class VoiceProfile(_Section):
 
     engine: VoiceEngine
     voices: dict[str, str] = Field(min_length=1)
-    default_language: str = Field("zh", validate_default=True)
-    rate: int = Field(175, ge=80, le=400)
-    volume: float = Field(1.0, ge=0, le=1)
-    pitch: int = Field(50, ge=0, le=99)
+    default_language: str = Field(default="zh", validate_default=True)
+    rate: int = Field(default=175, ge=80, le=400)
+    volume: float = Field(default=1.0, ge=0, le=1)
+    pitch: int = Field(default=50, ge=0, le=99)
     fallback: str | None = None
-    timeout_seconds: float = Field(8.0, gt=0, le=120)  # network engines: the whole sentence
+    timeout_seconds: float = Field(default=8.0, gt=0, le=120)  # network engines: the whole sentence
     endpoint: str | None = None  # edge-tts only: a wss:// relay instead of the public service
     http: HttpRequest | None = None  # engine http only
 

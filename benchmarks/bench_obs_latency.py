@@ -1,7 +1,7 @@
 """Delay from a frame leaving the engine to it showing in OBS's program output, with and
 without audio in the stream.
 
-A headless OBS Studio (the tests' harness, under its own Xvfb) holds the engine's scene, built
+A headless OBS Studio (anchor.harness, under its own Xvfb) holds the engine's scene, built
 by the engine's own `ObsController`; its Media Source reads MPEG-TS over UDP on loopback. The
 stream is made by the engine's encoder with the shipped video and audio settings (a quiet tone
 as the sound), paced in real time by absolute deadlines as the playout does. Its picture is
@@ -48,14 +48,11 @@ import cv2
 import numpy as np
 
 from anchor.config import AudioConfig, ObsConfig, VideoConfig
+from anchor.harness.obs_studio import ObsRequestFailed, ObsStudio
 from anchor.media.clock import MediaClock
 from anchor.media.encoder import EncoderSettings, StreamEncoder
 from anchor.media.output import OutputTarget
 from anchor.obs import ObsController
-
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "tests"))
-from obs_harness import ObsRequestFailed, ObsStudio  # noqa: E402
 
 T = TypeVar("T")
 

@@ -11,12 +11,12 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 import pytest
-from openai_stub import OpenAiStub, Reply
 
 from anchor.answers.answerer import Answer, AnswerChunk, Answerer, AnswerStream
 from anchor.answers.knowledge import KnowledgeBase
 from anchor.answers.llm import LlmClient
 from anchor.config import KnowledgeConfig, LlmConfig
+from anchor.harness.standins import OpenAiStub, Reply
 from anchor.speech.text import split_sentences
 
 ROOT = Path(__file__).resolve().parent.parent

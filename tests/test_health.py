@@ -212,11 +212,11 @@ class _Peer:
 
 async def test_a_lost_peer_degrades_health_and_shows_in_metrics() -> None:
     from anchor.config import HealthConfig
-    from anchor.ops.telemetry import ChannelTelemetry
+    from anchor.ops.telemetry import ChannelTelemetry, Watched
 
     telemetry = ChannelTelemetry(HealthConfig(listen=None))
     obs = _Peer(False, {"activeFps": 29.97, "outputSkippedFrames": 12, "streaming": True})
-    telemetry.attach(obs=obs, link=_Peer(True))
+    telemetry.attach(Watched(obs=obs, link=_Peer(True)))  # type: ignore[arg-type]
     verdict = telemetry.health()
     assert verdict["status"] == "degraded"
     assert verdict["checks"]["obs"] == "degraded"

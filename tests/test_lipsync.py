@@ -220,7 +220,7 @@ async def test_shapes_switch_at_the_frame_holding_the_cue_sample() -> None:
         lines,
         live=False,
         duration_frames=total // clock.samples_in_frame(0) - 1,
-        on_line=lambda line, at: starts.append(round(at * RATE)),
+        publish=lambda event: starts.append(round(event.stream_time * RATE)),
     )
     await playout.run()
 

@@ -11,10 +11,10 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import pytest
-from openai_stub import OpenAiStub, Reply
 
 from anchor.answers.llm import LlmClient, LlmError, LlmTimeout
 from anchor.config import LlmConfig
+from anchor.harness.standins import OpenAiStub, Reply
 
 MESSAGES = [{"role": "user", "content": "互助金怎么申请？"}]
 KEY = "sk-test-5f2d9c1e7a"

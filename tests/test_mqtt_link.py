@@ -14,9 +14,9 @@ from pathlib import Path
 
 import aiomqtt
 import pytest
-from conftest import MosquittoBroker, mosquitto_pub
 
 from anchor.config import MqttConfig
+from anchor.harness.mosquitto import Broker, mosquitto_pub
 from anchor.links.mqtt import RECEIVE_MAXIMUM, MqttLink
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -56,7 +56,7 @@ class Inbox:
         return [json.loads(payload) for payload in self.payloads]
 
 
-def mqtt_config(broker: MosquittoBroker, **overrides: object) -> MqttConfig:
+def mqtt_config(broker: Broker, **overrides: object) -> MqttConfig:
     return MqttConfig(
         host=broker.host, port=broker.port, max_reconnect_seconds=1, keepalive_seconds=5,
         **overrides,
@@ -64,7 +64,7 @@ def mqtt_config(broker: MosquittoBroker, **overrides: object) -> MqttConfig:
 
 
 def make_link(
-    broker: MosquittoBroker,
+    broker: Broker,
     questions: Inbox | None = None,
     control: Inbox | None = None,
     status: Callable[[], dict] = dict,
@@ -110,7 +110,7 @@ async def running(link: MqttLink) -> AsyncIterator[MqttLink]:
 
 
 @contextlib.asynccontextmanager
-async def subscriber(broker: MosquittoBroker, *topics: str) -> AsyncIterator[aiomqtt.Client]:
+async def subscriber(broker: Broker, *topics: str) -> AsyncIterator[aiomqtt.Client]:
     async with aiomqtt.Client(broker.host, broker.port, timeout=WAIT) as client:
         for topic in topics:
             await client.subscribe(topic, qos=1)
@@ -122,7 +122,7 @@ async def next_message(client: aiomqtt.Client) -> aiomqtt.Message:
         return await anext(aiter(client.messages))
 
 
-async def retained_status(broker: MosquittoBroker) -> dict:
+async def retained_status(broker: Broker) -> dict:
     """What a dashboard that connects now sees on the status topic."""
     async with subscriber(broker, f"anchor/{CHANNEL}/status") as client:
         message = await next_message(client)
@@ -131,7 +131,7 @@ async def retained_status(broker: MosquittoBroker) -> dict:
 
 
 async def test_question_reaches_handler_byte_for_byte(
-    mosquitto: MosquittoBroker, caplog: pytest.LogCaptureFixture
+    mosquitto: Broker, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.DEBUG)
     questions = Inbox()
@@ -154,7 +154,7 @@ async def test_question_reaches_handler_byte_for_byte(
     assert "工伤认定" not in caplog.text  # viewers' words are never logged
 
 
-async def test_control_reaches_its_own_handler(mosquitto: MosquittoBroker) -> None:
+async def test_control_reaches_its_own_handler(mosquitto: Broker) -> None:
     questions, control = Inbox(), Inbox()
     async with running(make_link(mosquitto, questions, control)):
         await mosquitto_pub(
@@ -167,7 +167,7 @@ async def test_control_reaches_its_own_handler(mosquitto: MosquittoBroker) -> No
 
 
 async def test_answers_and_events_reach_a_subscriber_as_utf8_json(
-    mosquitto: MosquittoBroker,
+    mosquitto: Broker,
 ) -> None:
     answer = {
         "question_id": "q-1",
@@ -195,7 +195,7 @@ async def test_answers_and_events_reach_a_subscriber_as_utf8_json(
 
 
 async def test_status_is_retained_online_then_offline_on_clean_shutdown(
-    mosquitto: MosquittoBroker,
+    mosquitto: Broker,
 ) -> None:
     async with running(make_link(mosquitto, status=lambda: {"pending": 2, "segment": "工伤"})):
         online = await retained_status(mosquitto)
@@ -220,7 +220,7 @@ asyncio.run(link.run())
 """
 
 
-async def test_last_will_marks_offline_when_the_engine_dies(mosquitto: MosquittoBroker) -> None:
+async def test_last_will_marks_offline_when_the_engine_dies(mosquitto: Broker) -> None:
     engine = await asyncio.create_subprocess_exec(
         sys.executable, "-c", KILLABLE_ENGINE, str(mosquitto.port), CHANNEL,
         cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
@@ -241,7 +241,7 @@ async def test_last_will_marks_offline_when_the_engine_dies(mosquitto: Mosquitto
     assert await retained_status(mosquitto) == {"state": "offline"}
 
 
-async def test_reconnects_by_itself_after_a_broker_restart(mosquitto: MosquittoBroker) -> None:
+async def test_reconnects_by_itself_after_a_broker_restart(mosquitto: Broker) -> None:
     questions = Inbox()
     async with running(make_link(mosquitto, questions)) as link:
         mosquitto.stop()
@@ -256,7 +256,7 @@ async def test_reconnects_by_itself_after_a_broker_restart(mosquitto: MosquittoB
 
 
 async def test_questions_sent_while_the_engine_is_down_arrive_when_it_is_back(
-    mosquitto: MosquittoBroker,
+    mosquitto: Broker,
 ) -> None:
     topic = f"anchor/{CHANNEL}/questions"
     async with running(make_link(mosquitto)):
@@ -274,7 +274,7 @@ async def test_questions_sent_while_the_engine_is_down_arrive_when_it_is_back(
 
 
 async def test_a_question_whose_handler_fails_is_not_acked_and_comes_again(
-    mosquitto: MosquittoBroker,
+    mosquitto: Broker,
 ) -> None:
     topic = f"anchor/{CHANNEL}/questions"
     questions = Inbox()
@@ -298,7 +298,7 @@ async def test_a_question_whose_handler_fails_is_not_acked_and_comes_again(
     assert questions.decoded()[2:] == [{"id": "next"}]
 
 
-async def test_a_flood_waits_in_the_broker_not_in_the_engine(mosquitto: MosquittoBroker) -> None:
+async def test_a_flood_waits_in_the_broker_not_in_the_engine(mosquitto: Broker) -> None:
     flood = [json.dumps({"id": f"q{n}", "user": "u", "text": "加班费怎么算"}) for n in range(2000)]
     questions = Inbox()
     questions.release.clear()  # the handler is busy: nothing is acknowledged meanwhile
@@ -317,7 +317,7 @@ async def test_a_flood_waits_in_the_broker_not_in_the_engine(mosquitto: Mosquitt
 
 
 async def test_publishing_without_a_broker_neither_blocks_nor_raises(
-    mosquitto: MosquittoBroker, caplog: pytest.LogCaptureFixture
+    mosquitto: Broker, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.DEBUG, logger="anchor.links.mqtt")
     mosquitto.stop()
@@ -339,7 +339,7 @@ async def test_publishing_without_a_broker_neither_blocks_nor_raises(
             await task
 
 
-async def test_handlers_bound_later_and_close_goes_offline(mosquitto: MosquittoBroker) -> None:
+async def test_handlers_bound_later_and_close_goes_offline(mosquitto: Broker) -> None:
     questions = Inbox()
     link = MqttLink(mqtt_config(mosquitto), CHANNEL, password=None, status=dict)
     with pytest.raises(RuntimeError, match="bind"):

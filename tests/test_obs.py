@@ -27,9 +27,9 @@ import av
 import cv2
 import numpy as np
 import pytest
-from obs_harness import ObsHarnessError, ObsStudio
 
 from anchor.config import ObsConfig
+from anchor.harness.obs_studio import ObsHarnessError, ObsStudio
 from anchor.obs import ObsController, ObsError
 from anchor.obs.cues import CueSheet
 from anchor.obs.session import ObsSession
@@ -42,7 +42,7 @@ SCENE, MEDIA, CAPTION, LOWER_THIRD = (
     "Anchor captions",
     "Anchor lower third",
 )
-_AIRED = re.compile(r"anchor\.daemon: \[\d\d:\d\d:\d\d\] (.+)$")
+_AIRED = re.compile(r"anchor\.show\.airlog: \[\d\d:\d\d:\d\d\] (.+)$")
 
 
 @dataclass

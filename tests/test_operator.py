@@ -13,7 +13,8 @@ from pathlib import Path
 import aiomqtt
 import pytest
 from configs import write_config
-from conftest import mosquitto_pub
+
+from anchor.harness.mosquitto import mosquitto_pub
 
 ROOT = Path(__file__).resolve().parent.parent
 CHANNEL = "ops"
@@ -183,7 +184,7 @@ def test_doctor_names_an_unreachable_broker_and_llm(tmp_path: Path) -> None:
 async def test_the_engine_answers_through_a_local_llm_and_falls_back_when_it_fails(
     tmp_path: Path,
 ) -> None:
-    from openai_stub import OpenAiStub, Reply
+    from anchor.harness.standins import OpenAiStub, Reply
 
     good = Reply(
         deltas=["可以的，", "新就业形态劳动者都能入会。", "欢迎向当地工会申请。"], gap=0.05

@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo
 import numpy as np
 import pytest
 
+from anchor.events import AnswerQueued, Event
 from anchor.media.linequeue import LineQueue
 from anchor.messages import Line, Priority, Question, SpokenLine
 from anchor.questions.desk import Admission, QuestionDesk
@@ -91,15 +92,12 @@ def parts(tmp_path: Path):
     lines = LineQueue(2)
     answered: list[str] = []
 
-    async def on_answered(waiting, answer, last) -> None:
-        answered.append(waiting.question.id)
-
-    async def nothing(*_) -> None:
-        return None
+    def publish(event: Event) -> None:
+        if isinstance(event, AnswerQueued):
+            answered.append(event.waiting.question.id)
 
     rundown = Rundown(
-        director, desk, _Voice(), lines, answerer=_Answerer(), screen=_screen,
-        on_answering=nothing, on_answered=on_answered, on_expired=nothing,
+        director, desk, _Voice(), lines, answerer=_Answerer(), screen=_screen, publish=publish,
     )  # fmt: skip
     return director, desk, lines, rundown, answered
 

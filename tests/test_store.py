@@ -3,6 +3,7 @@
 import asyncio
 import csv
 import io
+import logging
 import signal
 import sqlite3
 import sys
@@ -11,8 +12,19 @@ from pathlib import Path
 
 import pytest
 
+from anchor.config import ConfigError, StoreConfig, load_config
 from anchor.messages import Question
-from anchor.store.database import STATUSES, Store, StoreError, UnknownQuestion
+from anchor.store import Retention
+from anchor.store import database as database_module
+from anchor.store.database import (
+    DAY_SECONDS,
+    FINISHED,
+    STATUSES,
+    Pruned,
+    Store,
+    StoreError,
+    UnknownQuestion,
+)
 
 T0 = 1_778_300_000.0
 
@@ -214,7 +226,7 @@ async def test_large_export_and_prune_keep_every_row_accounted_for(store, tmp_pa
     assert await store.export_csv("as_run", out) == 1234
     assert [row["text"] for row in read_csv(out)] == [f"第{n}句" for n in range(1234)]
     now = T0 + 1233 * 3600.0
-    assert await store.prune(older_than_days=10, now=now) == 1233 - 240
+    assert await store.prune(older_than_days=10, now=now) == Pruned(as_run=1233 - 240, questions=0)
     assert await store.export_csv("as_run", out) == 241
     assert read_csv(out)[0]["text"] == "第993句"
 
@@ -225,6 +237,200 @@ async def test_export_to_an_unwritable_place_names_it(store, tmp_path):
         await store.export_csv("questions", target)
     with pytest.raises(ValueError, match="answers"):
         await store.export_csv("answers", tmp_path / "x.csv")  # type: ignore[arg-type]
+
+
+# -- retention ---------------------------------------------------------------------------------
+
+
+class WallClock:
+    """The store's and the retention's wall clock, moved by hand."""
+
+    def __init__(self, now: float) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def aged(name: str, received_at: float) -> Question:
+    return Question(id=name, user="职工", text=f"{name}的问题", received_at=received_at)
+
+
+async def aired(store: Store, text: str, aired_at: float) -> None:
+    await store.record_aired(
+        text=text,
+        priority="IDLE",
+        segment=None,
+        question_id=None,
+        stream_time=0.0,
+        aired_at=aired_at,
+    )
+
+
+async def fill_for_pruning(store: Store, clock: WallClock) -> None:
+    """Rows on both sides of a 30-day cutoff at T0, in every status."""
+    long_ago = T0 - 100 * DAY_SECONDS
+    clock.now = long_ago
+    for status in FINISHED:
+        await add(store, aged(f"old-{status}", long_ago), status=status)
+    await add(store, aged("old-pending", long_ago))
+    await add(store, aged("old-answering", long_ago))
+    await store.set_status("old-answering", "answering")
+    await add(store, aged("old-waiting-target", long_ago))
+    await add(
+        store,
+        aged("old-joined-waiting", long_ago),
+        status="merged",
+        merged_into="old-waiting-target",
+    )
+    await add(store, aged("answered-lately", long_ago))
+    for n in range(5):
+        await aired(store, f"old {n}", long_ago + n)
+    await aired(store, "just past the cutoff", T0 - 30 * DAY_SECONDS - 1)
+    clock.now = T0 - 29 * DAY_SECONDS
+    for status in FINISHED:
+        await add(store, aged(f"new-{status}", clock.now), status=status)
+    await aired(store, "just inside the cutoff", T0 - 30 * DAY_SECONDS + 1)
+    clock.now = T0 - DAY_SECONDS
+    await store.record_answer("answered-lately", answer="答", source="kb", aired_at=clock.now)
+    await aired(store, "yesterday", clock.now)
+    clock.now = T0
+
+
+KEPT = {
+    "old-pending",
+    "old-answering",
+    "old-waiting-target",
+    "old-joined-waiting",
+    "answered-lately",
+    *(f"new-{status}" for status in FINISHED),
+}
+
+
+async def stored_ids(store: Store, tmp_path: Path) -> set[str]:
+    out = tmp_path / "left.csv"
+    await store.export_csv("questions", out)
+    return {row["id"] for row in read_csv(out)}
+
+
+async def aired_texts(store: Store, tmp_path: Path) -> list[str]:
+    out = tmp_path / "left.csv"
+    await store.export_csv("as_run", out)
+    return [row["text"] for row in read_csv(out)]
+
+
+async def test_prune_deletes_old_finished_rows_and_keeps_waiting_ones(tmp_path, monkeypatch):
+    monkeypatch.setattr(database_module, "_CHUNK_ROWS", 2)  # several chunks per table
+    clock = WallClock(T0)
+    async with await Store.open(tmp_path / "anchor.db", clock=clock) as store:
+        await fill_for_pruning(store, clock)
+        assert await store.prune(30) == Pruned(as_run=6, questions=len(FINISHED))
+        assert await stored_ids(store, tmp_path) == KEPT
+        assert await aired_texts(store, tmp_path) == ["just inside the cutoff", "yesterday"]
+        assert (await store.get("old-pending")).status == "pending"
+        assert (await store.get("old-answering")).status == "answering"
+        assert await store.prune(30) == Pruned(as_run=0, questions=0)
+        clock.now = T0 + 365 * DAY_SECONDS  # a year on, only what still waits is left
+        assert await store.prune(30) == Pruned(as_run=2, questions=len(KEPT) - 4)
+        assert await stored_ids(store, tmp_path) == {
+            "old-pending",
+            "old-answering",
+            "old-waiting-target",
+            "old-joined-waiting",
+        }
+        with pytest.raises(ValueError, match="older_than_days"):
+            await store.prune(-1)
+
+
+class FailingStore(Store):
+    """A real store whose next prunes raise the errors queued in ``failures``."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.failures: list[Exception] = []
+        self.calls = 0
+        self.pruned = asyncio.Event()
+
+    async def prune(self, older_than_days: float, *, now: float | None = None) -> Pruned:
+        self.calls += 1
+        if self.failures:
+            raise self.failures.pop(0)
+        pruned = await super().prune(older_than_days, now=now)
+        self.pruned.set()
+        return pruned
+
+
+async def test_retention_survives_failing_prunes_and_prunes_at_the_next_interval(tmp_path, caplog):
+    clock = WallClock(T0)
+    store = await FailingStore.open(tmp_path / "anchor.db", clock=clock)
+    store.failures = [
+        StoreError(f"{store.path}: cannot prune: disk I/O error"),
+        OSError(28, "No space left on device"),
+    ]
+    await fill_for_pruning(store, clock)
+    config = StoreConfig(retention_days=30, prune_every_hours=0.02 / 3600)  # every 20 ms
+    retention = Retention(store, config, first_after_seconds=0.0, wall_clock=clock)
+    caplog.set_level(logging.INFO, logger="anchor.store.retention")
+    task = asyncio.create_task(retention.run(), name="retention")
+    try:
+        async with asyncio.timeout(5):
+            await store.pruned.wait()
+        assert not task.done()
+    finally:
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        await store.close()
+    assert retention.failures == 2 and store.calls >= 3
+    assert retention.rows_deleted == 6 + len(FINISHED)
+    records = [record for record in caplog.records if record.name == "anchor.store.retention"]
+    messages = [record.getMessage() for record in records]
+    assert "disk I/O error" in messages[0] and "next try in 0.02 s" in messages[0]
+    assert not records[0].exc_info  # a StoreError explains itself
+    assert "No space left on device" in messages[1] and records[1].exc_info
+    assert f"deleted 6 as-run rows and {len(FINISHED)} finished questions" in messages[2]
+    async with await Store.open(tmp_path / "anchor.db") as reopened:
+        assert await stored_ids(reopened, tmp_path) == KEPT
+
+
+async def test_retention_waits_before_its_first_prune(tmp_path):
+    store = await FailingStore.open(tmp_path / "anchor.db")
+    retention = Retention(store, StoreConfig(), first_after_seconds=30.0)
+    task = asyncio.create_task(retention.run(), name="retention")
+    await asyncio.sleep(0.05)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    await store.close()
+    assert store.calls == 0 and retention.prunes == 0
+
+
+async def test_retention_prunes_by_the_configured_period(tmp_path):
+    store = await Store.open(tmp_path / "anchor.db")
+    retention = Retention(store, StoreConfig(retention_days=7), wall_clock=lambda: T0)
+    await aired(store, "eight days ago", T0 - 8 * DAY_SECONDS)
+    await aired(store, "six days ago", T0 - 6 * DAY_SECONDS)
+    assert await retention.prune_once() == Pruned(as_run=1, questions=0)
+    await store.close()
+    assert await retention.prune_once() is None  # a closed store: logged, not raised
+    assert retention.failures == 1
+
+
+@pytest.mark.parametrize("value", ["0", "-5"])
+def test_retention_must_be_positive(tmp_path, value):
+    path = tmp_path / "config.yaml"
+    path.write_text(f"store:\n  retention_days: {value}\n  prune_every_hours: 0\n")
+    with pytest.raises(ConfigError) as caught:
+        load_config(path)
+    assert caught.value.errors == [
+        f"{path}:2: store.retention_days: must be more than 0, got {value}",
+        f"{path}:3: store.prune_every_hours: must be more than 0.0, got 0",
+    ]
+
+
+def test_retention_defaults():
+    config = StoreConfig()
+    assert (config.retention_days, config.prune_every_hours) == (90, 6.0)
 
 
 # -- durability, errors, concurrency -------------------------------------------------------

@@ -14,9 +14,9 @@ import av
 import numpy as np
 import pytest
 from configs import write_config
-from tts_servers import edge_stand_in, http_tts, tone
 
 from anchor.config import ConfigError, VoiceProfile, load_voice_chain
+from anchor.harness.tts_servers import edge_stand_in, http_tts, tone
 from anchor.messages import Line, MouthShape, SpeechAudio, WordTiming
 from anchor.speech.base import SpeechError, Voice
 from anchor.speech.cache import CachedVoice, SynthesisCache

@@ -16,9 +16,9 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator, Awaitable, Mapping, Sequence
+from collections.abc import AsyncGenerator, Awaitable, Mapping, Sequence
 from contextlib import aclosing
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import httpx
 
@@ -97,7 +97,7 @@ class LlmClient:
     async def aclose(self) -> None:
         await self._client.aclose()
 
-    async def stream_chat(self, messages: Sequence[Mapping[str, str]]) -> AsyncIterator[str]:
+    async def stream_chat(self, messages: Sequence[Mapping[str, str]]) -> AsyncGenerator[str, None]:
         """The answer's text as the server writes it, one delta at a time.
 
         Raise LlmTimeout when no text arrives within ``first_token_seconds`` or the answer is
@@ -122,7 +122,9 @@ class LlmClient:
             if response.status_code != 200:
                 raise await self._refusal(response, finish_by, whole)
             spoke = False
-            async with aclosing(response.aiter_lines()) as lines:
+            # httpx declares AsyncIterator, but aiter_lines is an async generator (has aclose).
+            lines_gen = cast(AsyncGenerator[str, None], response.aiter_lines())
+            async with aclosing(lines_gen) as lines:
                 while True:
                     try:
                         if spoke:
@@ -188,12 +190,14 @@ def _error_message(text: str) -> str | None:
     except ValueError:
         return None
     error = data.get("error") if isinstance(data, dict) else None
-    if isinstance(error, dict) and isinstance(error.get("message"), str):
-        return error["message"]
+    message = error.get("message") if isinstance(error, dict) else None
+    if isinstance(message, str):
+        return message
     if isinstance(error, str):
         return error
-    if isinstance(data, dict) and isinstance(data.get("detail"), str):
-        return data["detail"]
+    detail = data.get("detail") if isinstance(data, dict) else None
+    if isinstance(detail, str):
+        return detail
     return None
 
 

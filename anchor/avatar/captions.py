@@ -111,7 +111,7 @@ class CaptionPainter:
         self.height = height
         self._base_size = max(8, round(height * 0.32))
         self._fonts: dict[int, ImageFont.FreeTypeFont] = {}
-        self._widths: dict[tuple[int, str], float] = {}
+        self._widths: dict[tuple[float, str], float] = {}  # (font size, text)
 
     def paint(self, text: str) -> np.ndarray:
         """RGBA uint8 of shape (height, width, 4): the band and the text, transparent elsewhere."""

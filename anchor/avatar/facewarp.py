@@ -17,7 +17,7 @@ blended towards the lid tone sampled from the photo, with a dark lash line along
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import cv2
@@ -163,13 +163,13 @@ def _cavity(
 
 def _tooth_shade(t: np.ndarray) -> np.ndarray:
     """Teeth darken towards the corners and show faint gaps between them."""
-    shade = 1.0 - 0.45 * np.clip(t, -1, 1) ** 2
+    shade: np.ndarray = 1.0 - 0.45 * np.clip(t, -1, 1) ** 2
     for edge in (0.0, 0.27, 0.5, 0.68):
         shade *= 1.0 - 0.14 * np.exp(-(((np.abs(t) - edge) / 0.025) ** 2))
     return shade
 
 
-def _lip_line(rig: MouthRig, bx: int, bw: int):
+def _lip_line(rig: MouthRig, bx: int, bw: int) -> Callable[[np.ndarray], np.ndarray]:
     """y of the line where the lips part, as a function of x, flat beyond the corners."""
     middle = (rig.inner_upper + rig.inner_lower) / 2.0
     left, right = rig.outer_upper[0], rig.outer_upper[-1]
@@ -195,7 +195,8 @@ def lid_frames(
     photo: np.ndarray, box: Box, eyes: Sequence[EyeRig], tone: Sequence[int]
 ) -> tuple[np.ndarray, np.ndarray]:
     """RGBA crops of the eye box with the lids half shut and shut."""
-    return tuple(_close_lids(photo, box, eyes, np.asarray(tone, float), f) for f in (0.5, 1.0))
+    shade = np.asarray(tone, float)
+    return _close_lids(photo, box, eyes, shade, 0.5), _close_lids(photo, box, eyes, shade, 1.0)
 
 
 def _close_lids(
@@ -243,7 +244,8 @@ def _close_lids(
 
 def _mix(under: np.ndarray, over: np.ndarray, alpha: np.ndarray) -> np.ndarray:
     a = np.asarray(alpha, dtype=np.float32)[..., None]
-    return under * (1.0 - a) + over * a
+    mixed: np.ndarray = under * (1.0 - a) + over * a
+    return mixed
 
 
 def _rgba(rgb: np.ndarray) -> np.ndarray:

@@ -7,7 +7,7 @@ whatever kind of pack is wrong: `manifest.yaml: mouth.box: box [..] lies outside
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, overload
 
 import numpy as np
 from PIL import Image, UnidentifiedImageError
@@ -41,7 +41,12 @@ class ManifestFields:
             raise self.error(key, f"expected a non-empty string, got {value!r}")
         return value
 
-    def numbers(self, key: str, count: int, *, integer: bool) -> tuple:
+    @overload
+    def numbers(self, key: str, count: int, *, integer: Literal[True]) -> tuple[int, ...]: ...
+    @overload
+    def numbers(self, key: str, count: int, *, integer: Literal[False]) -> tuple[float, ...]: ...
+    def numbers(self, key: str, count: int, *, integer: bool) -> tuple[float, ...]:
+        """``count`` numbers (ints only when ``integer``; never bools)."""
         value = self.raw(key)
         wanted = "integers" if integer else "numbers"
         kinds = (int,) if integer else (int, float)

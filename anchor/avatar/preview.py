@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 from PIL import Image, ImageDraw
@@ -18,6 +19,9 @@ from anchor.avatar.captions import CaptionFontError, find_cjk_font
 from anchor.avatar.motion import Blinks, Eyelid
 from anchor.avatar.pack import AvatarError, AvatarPack, SpriteSet
 from anchor.messages import MouthShape
+
+if TYPE_CHECKING:
+    from PIL import ImageFont
 
 SHEET_COLUMNS = 3
 CLIP_SECONDS = 4.0
@@ -145,10 +149,11 @@ def _over(under: np.ndarray, layer: np.ndarray) -> np.ndarray:
     """`layer` (RGBA) over `under` (RGB), both uint8."""
     alpha = layer[..., 3:4].astype(np.float32) / 255.0
     mixed = layer[..., :3] * alpha + under[..., :3] * (1.0 - alpha)
-    return np.clip(np.rint(mixed), 0, 255).astype(np.uint8)
+    rounded: np.ndarray = np.rint(mixed)
+    return rounded.clip(0, 255).astype(np.uint8)
 
 
-def _label_font():
+def _label_font() -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
     from PIL import ImageFont
 
     try:

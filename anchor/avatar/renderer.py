@@ -32,6 +32,7 @@ _KR, _KB = 0.2126, 0.0722
 _KG = 1.0 - _KR - _KB
 
 Planes = tuple[np.ndarray, np.ndarray, np.ndarray]
+_Rect = tuple[float, float, float, float]  # x0, y0, x1, y1
 
 _CB = 224.0 / (2.0 * (1.0 - _KB))
 _CR = 224.0 / (2.0 * (1.0 - _KR))
@@ -68,7 +69,16 @@ def rgb_to_yuv420(rgb: np.ndarray) -> Planes:
     y = 16.0 + 219.0 * luma
     u = 128.0 + 224.0 * (quad[..., 2] - quad_luma) / (2.0 * (1.0 - _KB))
     v = 128.0 + 224.0 * (quad[..., 0] - quad_luma) / (2.0 * (1.0 - _KR))
-    return tuple(np.clip(np.rint(p), 0, 255).astype(np.uint8) for p in (y, u, v))
+    return _to_uint8(y), _to_uint8(u), _to_uint8(v)
+
+
+def _to_uint8(plane: np.ndarray) -> np.ndarray:
+    rounded: np.ndarray = np.rint(plane)
+    return rounded.clip(0, 255).astype(np.uint8)
+
+
+def _copied(planes: Planes) -> Planes:
+    return planes[0].copy(), planes[1].copy(), planes[2].copy()
 
 
 def yuv420p_to_rgb(frame: np.ndarray, width: int, height: int) -> np.ndarray:
@@ -97,7 +107,9 @@ class _Region:
     h: int
 
     @classmethod
-    def covering(cls, x0: float, y0: float, x1: float, y1: float, width: int, height: int):
+    def covering(
+        cls, x0: float, y0: float, x1: float, y1: float, width: int, height: int
+    ) -> _Region:
         left = max(0, math.floor(x0 / 2) * 2)
         top = max(0, math.floor(y0 / 2) * 2)
         right = min(width, math.ceil(x1 / 2) * 2)
@@ -135,6 +147,10 @@ class _Region:
         planes[0][self.luma] = patch[0]
         planes[1][self.chroma] = patch[1]
         planes[2][self.chroma] = patch[2]
+
+
+# A painted caption cut to its band: (band, alpha of Y and of chroma, premultiplied Y, U, V).
+_Overlay = tuple[_Region, tuple[np.ndarray, np.ndarray], Planes]
 
 
 @dataclass(slots=True)
@@ -215,8 +231,8 @@ class AvatarRenderer:
         self._caption_moves = self._caption.overlaps(self._character)
         self._caption_bases: dict[int | None, Planes] = {}
         self._painter = self._make_painter(caption_font) if captions else None
-        self._overlays: OrderedDict[str, tuple[_Region, Planes, Planes]] = OrderedDict()
-        self._composites: dict[tuple, Planes] = {}
+        self._overlays: OrderedDict[str, _Overlay] = OrderedDict()
+        self._composites: dict[tuple[str, int | None], Planes] = {}
         self._buffers = [self._new_buffer() for _ in range(buffers)]
         self._turn = 0
 
@@ -316,7 +332,7 @@ class AvatarRenderer:
             self._composites.clear()
         band, alpha, premultiplied = self._overlay(text)
         base = self._caption_base(pose)
-        out = tuple(p.copy() for p in base)
+        out = _copied(base)
         local = _Region(band.x - self._caption.x, band.y - self._caption.y, band.w, band.h)
         for plane, (sl, a, pre) in zip(
             out,
@@ -332,13 +348,15 @@ class AvatarRenderer:
         self._composites[key] = out
         return out
 
-    def _overlay(self, text: str) -> tuple[_Region, tuple, Planes]:
+    def _overlay(self, text: str) -> _Overlay:
         """The painted caption as YUV with premultiplied alpha, cut to the band; a small LRU."""
         found = self._overlays.get(text)
         if found is not None:
             self._overlays.move_to_end(text)
             return found
-        painted = self._painter.paint(text)
+        painter = self._painter
+        assert painter is not None  # _draw_caption asks for caption text only with a painter
+        painted = painter.paint(text)
         opaque = painted[..., 3] > 0
         rows, cols = np.flatnonzero(opaque.any(axis=1)), np.flatnonzero(opaque.any(axis=0))
         if rows.size:
@@ -354,9 +372,11 @@ class AvatarRenderer:
         quad = cv2.resize(cut, (w // 2, h // 2), interpolation=cv2.INTER_AREA)
         full = (cut.reshape(-1, 4) @ _OVERLAY_LUMA.T).reshape(h, w, 2)
         half = (quad.reshape(-1, 4) @ _OVERLAY_CHROMA.T).reshape(h // 2, w // 2, 3)
-        fixed = tuple(np.rint(p).astype(np.uint16) for p in (full[..., 1], half[..., 2]))
-        premultiplied = tuple(
-            np.rint(p).astype(np.uint16) for p in (full[..., 0], half[..., 0], half[..., 1])
+        fixed = (_to_uint16(full[..., 1]), _to_uint16(half[..., 2]))
+        premultiplied = (
+            _to_uint16(full[..., 0]),
+            _to_uint16(half[..., 0]),
+            _to_uint16(half[..., 1]),
         )
         band = _Region(local.x + self._caption.x, local.y + self._caption.y, local.w, local.h)
         entry = (band, fixed, premultiplied)
@@ -369,7 +389,7 @@ class AvatarRenderer:
         """The caption area as it looks without a caption (in `pose`, if the body reaches it)."""
         found = self._caption_bases.get(pose)
         if found is None:
-            frame = tuple(p.copy() for p in self._base)
+            frame = _copied(self._base)
             if pose is not None:
                 self._character.paste(frame, self._character_patches[pose])
             found = self._caption_bases[pose] = self._caption.crop(frame)
@@ -532,6 +552,7 @@ class _Scene:
         if sprite is None:
             source, origin = self.body, (0, 0)
         else:
+            assert box is not None  # a sprite always comes with its box
             source, origin = self._body_with(sprite, box, matrix, region)
         shifted = matrix.copy()
         shifted[:, 2] += matrix[:, :2] @ np.array(origin, dtype=np.float64)
@@ -539,7 +560,13 @@ class _Scene:
         foreground = None if self.foreground is None else self.foreground[region.luma]
         return rgb_to_yuv420(self._over(self.background[region.luma], layer, foreground))
 
-    def _body_with(self, sprite, box, matrix, region) -> tuple[np.ndarray, tuple[int, int]]:
+    def _body_with(
+        self,
+        sprite: np.ndarray,
+        box: tuple[int, int, int, int],
+        matrix: np.ndarray,
+        region: _Region,
+    ) -> tuple[np.ndarray, tuple[int, int]]:
         """A canvas crop of the body with the sprite laid over it, blurred like the body."""
         inverse = cv2.invertAffineTransform(matrix)
         x0, y0, x1, y1 = self._project(
@@ -597,7 +624,7 @@ class _Scene:
             return layer
         return cv2.GaussianBlur(layer, (0, 0), self.sigma, borderType=cv2.BORDER_REPLICATE)
 
-    def _union(self, poses, rect, *, pad: int) -> _Region:
+    def _union(self, poses: list[np.ndarray], rect: _Rect, *, pad: int) -> _Region:
         xs, ys = [], []
         for matrix in poses:
             x0, y0, x1, y1 = self._project(matrix, rect)
@@ -608,11 +635,16 @@ class _Scene:
         )
 
     @staticmethod
-    def _project(matrix: np.ndarray, rect) -> tuple[float, float, float, float]:
+    def _project(matrix: np.ndarray, rect: _Rect) -> _Rect:
         x0, y0, x1, y1 = rect
         corners = np.array([[x0, y0, 1], [x1, y0, 1], [x0, y1, 1], [x1, y1, 1]], dtype=np.float64)
         mapped = corners @ np.asarray(matrix, dtype=np.float64).T
         return (mapped[:, 0].min(), mapped[:, 1].min(), mapped[:, 0].max(), mapped[:, 1].max())
+
+
+def _to_uint16(plane: np.ndarray) -> np.ndarray:
+    rounded: np.ndarray = np.rint(plane)
+    return rounded.astype(np.uint16)
 
 
 def _premultiply(rgba: np.ndarray) -> np.ndarray:

@@ -21,9 +21,10 @@ import os
 import shutil
 import sys
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import yaml
@@ -174,7 +175,7 @@ def find_face(image: np.ndarray, path: Path) -> np.ndarray:
     return points
 
 
-def _views(image: np.ndarray):
+def _views(image: np.ndarray) -> Iterator[tuple[int, int, np.ndarray]]:
     """The whole photo, then overlapping tiles of half its shorter side."""
     yield 0, 0, image
     h, w = image.shape[:2]
@@ -246,7 +247,7 @@ class _Box:
         return [x0, y0, x1 - x0, y1 - y0]
 
 
-def face_rig(canvas: np.ndarray, points: np.ndarray) -> dict:
+def face_rig(canvas: np.ndarray, points: np.ndarray) -> dict[str, Any]:
     """Everything the photo reader needs, as plain numbers in canvas pixels."""
 
     def contour(indices: Sequence[int]) -> list[list[float]]:
@@ -315,7 +316,7 @@ def _lid_tone(canvas: np.ndarray, points: np.ndarray) -> list[int]:
     return [int(0.93 * v) for v in np.median(np.concatenate(samples), axis=0)]
 
 
-def _manifest(name: str, photo: Path, rig: dict) -> dict:
+def _manifest(name: str, photo: Path, rig: dict[str, Any]) -> dict[str, Any]:
     return {
         "kind": "photo",
         "name": name,
@@ -342,6 +343,6 @@ RIG_HEADER = (
 )
 
 
-def _write_yaml(path: Path, header: str, data: dict) -> None:
+def _write_yaml(path: Path, header: str, data: dict[str, Any]) -> None:
     body = yaml.safe_dump(data, sort_keys=False, allow_unicode=True, default_flow_style=None)
     path.write_text(header + body, encoding="utf-8")

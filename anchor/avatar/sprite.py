@@ -30,9 +30,11 @@ def load_sprite_pack(directory: Path, fields: ManifestFields) -> AvatarPack:
     if boxes_overlap(mouth.box, eyes.box):
         raise fields.error("eyes.box", f"box {list(eyes.box)} overlaps mouth.box")
     ax, ay = fields.point("anchor", canvas)
+    # Defaults from an instance: on a slots dataclass, Motion.breath is the slot, not 2.5.
+    default = Motion()
     motion = Motion(
-        breath=fields.number("motion.breath", Motion.breath),
-        sway=fields.number("motion.sway", Motion.sway),
+        breath=fields.number("motion.breath", default.breath),
+        sway=fields.number("motion.sway", default.sway),
     )
     return AvatarPack(
         directory=directory,

@@ -3,11 +3,12 @@
 The soak kills it with SIGKILL (what a crash or power loss looks like: nothing saved since the
 last autosave) and starts it again on the same port and database, so the engine's reconnect
 and its persistent session are exercised against the real broker. The tests and benchmarks
-use the same class.
+use the same class, and `mosquitto_pub` to publish with the real command-line client.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import pwd
@@ -20,6 +21,7 @@ from pathlib import Path
 
 START_TIMEOUT_S = 5.0
 STOP_TIMEOUT_S = 5.0
+PUBLISH_TIMEOUT_S = 60.0  # generous: a flood of thousands of messages takes about a second
 _SBIN = Path("/usr/sbin/mosquitto")  # Debian installs it outside a normal user's PATH
 
 
@@ -30,7 +32,8 @@ class BrokerError(RuntimeError):
 def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
         probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+        port: int = probe.getsockname()[1]
+        return port
 
 
 def find_mosquitto() -> str | None:
@@ -129,3 +132,43 @@ class Broker:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+
+
+async def mosquitto_pub(
+    broker: Broker,
+    topic: str,
+    payload: str | bytes | list[str],
+    *,
+    qos: int = 1,
+    retain: bool = False,
+) -> None:
+    """Publish with the real ``mosquitto_pub`` client, as a chat bridge or an operator would.
+
+    A list publishes one message per item through a single connection (``-l``), which is how
+    a flood of thousands of messages is sent quickly. `BrokerError` if the client is missing,
+    fails, or has not finished within PUBLISH_TIMEOUT_S.
+    """
+    executable = shutil.which("mosquitto_pub")
+    if executable is None:
+        raise BrokerError("mosquitto_pub is not installed: apt-get install mosquitto-clients")
+    args = [executable, "-h", broker.host, "-p", str(broker.port), "-t", topic, "-q", str(qos)]
+    if retain:
+        args.append("-r")
+    if isinstance(payload, list):
+        args.append("-l")
+        data = "".join(f"{line}\n" for line in payload).encode("utf-8")
+    else:
+        args.append("-s")
+        data = payload.encode("utf-8") if isinstance(payload, str) else payload
+    process = await asyncio.create_subprocess_exec(
+        *args, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    try:
+        async with asyncio.timeout(PUBLISH_TIMEOUT_S):
+            _, stderr = await process.communicate(data)
+    except TimeoutError:
+        process.kill()
+        await process.wait()
+        raise BrokerError(f"mosquitto_pub did not finish within {PUBLISH_TIMEOUT_S:g} s") from None
+    if process.returncode != 0:
+        raise BrokerError(f"mosquitto_pub failed ({process.returncode}): {stderr.decode().strip()}")

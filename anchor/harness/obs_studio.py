@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from websockets.sync.client import ClientConnection, connect
+from websockets.typing import Subprotocol
 
 OBS_START_TIMEOUT_S = 60.0
 XVFB_START_TIMEOUT_S = 10.0
@@ -51,7 +52,8 @@ class ObsHarnessError(RuntimeError):
 def _free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
         probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+        port: int = probe.getsockname()[1]
+        return port
 
 
 class ObsRequestFailed(AssertionError):
@@ -69,7 +71,7 @@ class ObsProbe:
         self._ws: ClientConnection = self._connection.enter_context(
             connect(
                 f"ws://{host}:{port}",
-                subprotocols=["obswebsocket.json"],
+                subprotocols=[Subprotocol("obswebsocket.json")],
                 open_timeout=timeout,
                 max_size=2**25,
             )
@@ -97,8 +99,9 @@ class ObsProbe:
             message = json.loads(self._ws.recv(timeout=self._timeout))
             if message["op"] != op:
                 continue
-            if request_id is None or message["d"].get("requestId") == request_id:
-                return message["d"]
+            data: dict[str, Any] = message["d"]
+            if request_id is None or data.get("requestId") == request_id:
+                return data
 
     def request(self, request_type: str, data: dict[str, Any] | None = None) -> dict[str, Any]:
         """OBS's response data; `ObsRequestFailed` (an AssertionError) if OBS refuses."""
@@ -129,10 +132,10 @@ class ObsStudio:
     host = "127.0.0.1"
 
     def __init__(self, workdir: Path, *, width: int = 640, height: int = 360, fps: int = 30):
-        self.obs = shutil.which("obs")
-        self.xvfb = shutil.which("Xvfb")
-        if self.obs is None or self.xvfb is None:
+        obs, xvfb = shutil.which("obs"), shutil.which("Xvfb")
+        if obs is None or xvfb is None:
             raise ObsHarnessError(MISSING)
+        self.obs, self.xvfb = obs, xvfb
         self.workdir = workdir
         self.home = workdir / "home"
         self.config_dir = self.home / ".config" / "obs-studio"
@@ -336,12 +339,14 @@ class ObsStudio:
 
     def kill(self) -> None:
         """OBS crashes (SIGKILL); Xvfb stays, so `start` brings OBS back quickly."""
-        self._obs = _end(self._obs, signal.SIGKILL)
+        _end(self._obs, signal.SIGKILL)
+        self._obs = None
 
     def close(self) -> None:
         """Kill OBS and Xvfb."""
-        self._obs = _end(self._obs, signal.SIGKILL)
-        self._xvfb = _end(self._xvfb, signal.SIGTERM)
+        _end(self._obs, signal.SIGKILL)
+        _end(self._xvfb, signal.SIGTERM)
+        self._obs = self._xvfb = None
 
     def log_tail(self, lines: int = 40) -> str:
         logs = sorted((self.config_dir / "logs").glob("*.txt"), key=lambda p: p.stat().st_mtime)
@@ -356,7 +361,7 @@ class ObsStudio:
 def _end(process: subprocess.Popen[bytes] | None, how: signal.Signals) -> None:
     """End a process this harness started, and its process group (OBS's helpers)."""
     if process is None:
-        return None
+        return
     if process.poll() is None:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(process.pid, how)
@@ -366,7 +371,6 @@ def _end(process: subprocess.Popen[bytes] | None, how: signal.Signals) -> None:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(process.pid, signal.SIGKILL)
             process.wait()
-    return None
 
 
 def _read_line(fd: int, timeout: float) -> str:

@@ -82,7 +82,8 @@ class _LoopbackServer:
     @property
     def port(self) -> int:
         assert self._server is not None
-        return self._server.sockets[0].getsockname()[1]
+        port: int = self._server.sockets[0].getsockname()[1]
+        return port
 
     async def __aenter__(self) -> Self:
         self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
@@ -118,7 +119,7 @@ class OpenAiStub(_LoopbackServer):
     def __init__(self, *replies: Reply) -> None:
         super().__init__()
         self.replies = replies or (Reply(),)
-        self.requests = []
+        self.requests: list[Request] = []
         self.hangups = 0
         self.hanging = False
         self._hung_up = asyncio.Event()
@@ -164,8 +165,8 @@ class OpenAiStub(_LoopbackServer):
                 return await _quiet(reader, asyncio.Event().wait())
             if index and reply.gap and not await _quiet(reader, asyncio.sleep(reply.gap)):
                 return False
-            held = index == reply.hold_after and reply.hold is not None
-            if held and not await _quiet(reader, reply.hold.wait()):
+            hold = reply.hold if index == reply.hold_after else None
+            if hold is not None and not await _quiet(reader, hold.wait()):
                 return False
             await _event(writer, _chunk({"content": delta}))
         for data in reply.events:

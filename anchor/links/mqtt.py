@@ -64,10 +64,10 @@ DISCONNECT_TIMEOUT = 1.0  # ... then DISCONNECT
 
 _OFFLINE = {"state": "offline"}
 
-Handler = Callable[[bytes], Awaitable[None]]
+Handler = Callable[[bytes], Awaitable[object]]
 
 
-class _Inbox(asyncio.Queue):
+class _Inbox(asyncio.Queue[aiomqtt.Message]):
     """Received messages waiting for their handler, bounded by QoS.
 
     QoS 1 messages need no bound here: the broker stops at ``RECEIVE_MAXIMUM`` of them until
@@ -142,7 +142,7 @@ class MqttLink:
         channel: str,
         *,
         password: str | None,
-        status: Callable[[], dict],
+        status: Callable[[], dict[str, Any]],
         on_question: Handler | None = None,
         on_control: Handler | None = None,
     ) -> None:
@@ -164,7 +164,7 @@ class MqttLink:
         self.events_topic = f"{base}/events"
         self.status_topic = f"{base}/status"
         self._client: _AckingClient | None = None
-        self._task: asyncio.Task | None = None
+        self._task: asyncio.Task[None] | None = None
         self._rng = random.Random()
 
     def bind(self, *, on_question: Handler, on_control: Handler) -> None:
@@ -304,9 +304,9 @@ class MqttLink:
         for topic, code in zip(topics, granted, strict=False):
             if getattr(code, "is_failure", False):
                 log.error(
-                    "MQTT broker refused the subscription to %s: [code:%d] %s",
+                    "MQTT broker refused the subscription to %s: [code:%s] %s",
                     topic,
-                    code.value,
+                    getattr(code, "value", "?"),
                     code,
                 )
 
@@ -318,13 +318,15 @@ class MqttLink:
         acknowledged even if its handler failed, because replaying a stale "skip" or "say"
         minutes later would be worse than losing it.
         """
+        on_question, on_control = self._on_question, self._on_control
+        assert on_question is not None and on_control is not None  # checked by run()
         async for message in client.messages:
             topic = message.topic.value
             if topic == self.questions_topic:
-                if not await self._handle(self._on_question, message, "question"):
+                if not await self._handle(on_question, message, "question"):
                     return _End.HANDLER_FAILED, "a question could not be handed over"
             elif topic == self.control_topic:
-                await self._handle(self._on_control, message, "control message")
+                await self._handle(on_control, message, "control message")
             client.ack(message)
         return _End.LOST, "message stream ended"
 
@@ -351,11 +353,11 @@ class MqttLink:
         client.timeout = DISCONNECT_TIMEOUT  # how long leaving the context waits for it
         log.info("MQTT disconnecting from %s", self._address)
 
-    async def publish_answer(self, payload: dict) -> None:
+    async def publish_answer(self, payload: dict[str, Any]) -> None:
         """The aired answer, QoS 1; dropped (it is in the store) if the broker is away."""
         await self._publish(self.answers_topic, payload, qos=1)
 
-    async def publish_event(self, payload: dict) -> None:
+    async def publish_event(self, payload: dict[str, Any]) -> None:
         """A live event, QoS 0 (see the module docstring); dropped if the broker is away."""
         await self._publish(self.events_topic, payload, qos=0)
 
@@ -368,7 +370,15 @@ class MqttLink:
             current = {}
         await self._publish(self.status_topic, {**current, "state": "online"}, qos=1, retain=True)
 
-    async def _publish(self, topic: str, payload: dict, *, qos: int, retain: bool = False) -> None:
+    async def keep_status(self, every_s: float) -> None:
+        """Refresh the retained status now and then (it is also published on each connect)."""
+        while True:
+            await asyncio.sleep(every_s)
+            await self.publish_status()
+
+    async def _publish(
+        self, topic: str, payload: dict[str, Any], *, qos: int, retain: bool = False
+    ) -> None:
         client = self._client
         if client is None:
             log.debug("MQTT not connected; dropped a message for %s", topic)
@@ -384,7 +394,7 @@ class MqttLink:
             log.debug("MQTT publish to %s dropped: %s", topic, exc)
 
 
-def _encode(payload: dict) -> bytes:
+def _encode(payload: dict[str, Any]) -> bytes:
     return json.dumps(payload, ensure_ascii=False).encode("utf-8")
 
 

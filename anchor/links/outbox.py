@@ -1,21 +1,32 @@
-"""Messages for the broker, queued so that nothing that produces them waits on the network.
+"""On-air events out to the broker: the events topic for everything, the answers topic for answers.
 
-Reception, control and the air log hand events and answers over synchronously; one task
-publishes them. The queue is bounded: when the broker is slow or away, the oldest news is the
-least useful, so new messages are dropped (and counted) rather than memory growing. Answers
-and rejections are in the store as well, so nothing needed for follow-up depends on this.
+The outbox is an event-feed subscriber, so nothing that produces an event waits on the network;
+the feed's bounded queue in front of it drops the newest news when the broker is slow or away
+(answers and rejections are in the store as well, so nothing needed for follow-up depends on
+the broker). How each event looks on the wire is `anchor.links.payloads`' business.
 """
 
 from __future__ import annotations
 
-import asyncio
-import logging
 import time
+from collections.abc import Callable
 from typing import Any, Protocol
 
-log = logging.getLogger(__name__)
-
-MAX_QUEUED = 1000
+from anchor.events import (
+    AnswerAired,
+    ControlApplied,
+    ControlRefused,
+    Event,
+    LineAired,
+    QuestionAccepted,
+    QuestionExpired,
+    QuestionMerged,
+    QuestionRejected,
+    ScheduleLoaded,
+    ScheduleRefused,
+    SegmentStarted,
+)
+from anchor.links.payloads import answer_payload, event_payload
 
 
 class Publisher(Protocol):
@@ -24,37 +35,38 @@ class Publisher(Protocol):
 
 
 class Outbox:
-    def __init__(self, publisher: Publisher | None, *, channel: str) -> None:
+    KINDS: tuple[type, ...] = (
+        LineAired,
+        SegmentStarted,
+        QuestionAccepted,
+        QuestionMerged,
+        QuestionRejected,
+        QuestionExpired,
+        AnswerAired,
+        ControlApplied,
+        ControlRefused,
+        ScheduleLoaded,
+        ScheduleRefused,
+    )
+
+    def __init__(
+        self,
+        publisher: Publisher,
+        *,
+        channel: str,
+        wall_clock: Callable[[], float] = time.time,
+    ) -> None:
         self._publisher = publisher
         self._channel = channel
-        self._queue: asyncio.Queue[tuple[str, dict[str, Any]]] = asyncio.Queue(MAX_QUEUED)
-        self.dropped = 0
+        self._now = wall_clock
+        self.published = 0
 
-    def event(self, payload: dict[str, Any]) -> None:
-        self._put("event", {**payload, "channel": self._channel, "ts": time.time()})
-
-    def answer(self, payload: dict[str, Any]) -> None:
-        self._put("answer", payload)
-
-    async def run(self) -> None:
-        while True:
-            kind, payload = await self._queue.get()
-            if self._publisher is None:
-                continue
-            try:
-                if kind == "answer":
-                    await self._publisher.publish_answer(payload)
-                else:
-                    await self._publisher.publish_event(payload)
-            except Exception:
-                log.exception("could not publish an %s", kind)
-
-    def _put(self, kind: str, payload: dict[str, Any]) -> None:
-        if self._publisher is None:
+    async def handle(self, event: Event) -> None:
+        if isinstance(event, AnswerAired):
+            await self._publisher.publish_answer(answer_payload(event))
+            self.published += 1
             return
-        try:
-            self._queue.put_nowait((kind, payload))
-        except asyncio.QueueFull:
-            self.dropped += 1
-            if self.dropped % 100 == 1:
-                log.warning("broker outbox full; %d messages dropped so far", self.dropped)
+        payload = event_payload(event, channel=self._channel, now=self._now())
+        if payload is not None:
+            await self._publisher.publish_event(payload)
+            self.published += 1

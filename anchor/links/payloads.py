@@ -1,7 +1,13 @@
-"""Payloads from the chat bridge and the operator's control topic, parsed into typed values.
+"""The MQTT payloads, both ways: questions and control commands in, events, answers and status out.
 
-Anything on the wire may be wrong: a bridge bug, a truncated message, a viewer pasting
-binary, someone probing the broker. Parsing therefore never raises anything but
+This is the one module that knows what goes on the wire. Coming in, anything may be wrong: a
+bridge bug, a truncated message, a viewer pasting binary, someone probing the broker. Going
+out, the typed on-air events (`anchor.events`) become the JSON that operators' tools and the
+console read; their shapes are a contract, so they change here or nowhere.
+
+Incoming payloads, parsed into typed values:
+
+Parsing never raises anything but
 `RejectedInput`, whose `reason` is a short stable code (published on the events topic and
 counted in metrics) and whose `detail` names the field and what was wrong with it, so the
 person running the bridge can fix it without reading this code.
@@ -33,6 +39,20 @@ import unicodedata
 from dataclasses import dataclass
 from typing import Any
 
+from anchor.events import (
+    AnswerAired,
+    ControlApplied,
+    ControlRefused,
+    Event,
+    LineAired,
+    QuestionAccepted,
+    QuestionExpired,
+    QuestionMerged,
+    QuestionRejected,
+    ScheduleLoaded,
+    ScheduleRefused,
+    SegmentStarted,
+)
 from anchor.messages import Question
 
 MAX_ID_CHARS = 128
@@ -257,3 +277,105 @@ def _json_type(value: Any) -> str:
     if isinstance(value, list):
         return "an array"
     return "an object"
+
+
+def event_payload(event: Event, *, channel: str, now: float) -> dict[str, Any] | None:
+    """The events-topic message for an on-air event, or None for events that stay inside."""
+    body = _event_body(event)
+    if body is None:
+        return None
+    return {**body, "channel": channel, "ts": now}
+
+
+def _event_body(event: Event) -> dict[str, Any] | None:
+    match event:
+        case LineAired(line=line):
+            return {
+                "type": "speaking",
+                "text": line.text,
+                "source": line.priority.name.lower(),
+                "segment": line.segment,
+                "question_id": line.question_id,
+                "stream_time": event.stream_time,
+                "aired_at": event.aired_at,
+            }
+        case SegmentStarted():
+            return {"type": "segment", "id": event.segment_id, "title": event.title}
+        case QuestionAccepted():
+            return {"type": "accepted", "question_id": event.question_id, "waiting": event.waiting}
+        case QuestionMerged():
+            return {"type": "merged", "question_id": event.question_id, "into": event.into}
+        case QuestionRejected(question_id=None):
+            return {
+                "type": "rejected",
+                "input": "question",
+                "reason": event.reason,
+                "detail": event.detail,
+            }
+        case QuestionRejected():
+            return {
+                "type": "rejected",
+                "input": "question",
+                "question_id": event.question_id,
+                "user": event.user,
+                "reason": event.reason,
+                "detail": event.detail,
+            }
+        case QuestionExpired():
+            return {"type": "expired", "question_id": event.question_id}
+        case ControlApplied(text=None):
+            return {"type": "control", "cmd": event.cmd}
+        case ControlApplied():
+            return {"type": "control", "cmd": event.cmd, "text": event.text}
+        case ControlRefused():
+            return {
+                "type": "rejected",
+                "input": "control",
+                "reason": event.reason,
+                "detail": event.detail,
+            }
+        case ScheduleLoaded():
+            return {"type": "schedule_loaded", "name": event.name}
+        case ScheduleRefused():
+            return {"type": "schedule_rejected", "errors": list(event.errors)}
+    return None
+
+
+def answer_payload(event: AnswerAired) -> dict[str, Any]:
+    """The answers-topic message: the masked question, what was said, and who else asked it."""
+    waiting = event.waiting
+    return {
+        "question_id": waiting.question.id,
+        "question": waiting.masked_text,
+        "answer": event.answer,
+        "source": event.source,
+        "aired_at": event.aired_at,
+        "merged": [question.id for question in waiting.merged],
+    }
+
+
+def status_payload(
+    *,
+    channel: str,
+    schedule: str,
+    segment: str | None,
+    paused: bool,
+    stream_time: float,
+    questions_waiting: int,
+    since: float,
+    obs: dict[str, Any] | None,
+    health: dict[str, Any],
+) -> dict[str, Any]:
+    """The retained status-topic message while the channel is on air."""
+    return {
+        "state": "online",
+        "channel": channel,
+        "schedule": schedule,
+        "segment": segment,
+        "paused": paused,
+        "stream_time": round(stream_time, 3),
+        "questions_waiting": questions_waiting,
+        "since": since,
+        "obs": obs,
+        "health": health,
+    }

@@ -69,8 +69,8 @@ class StreamEncoder:
         self._clock = clock
         self._settings = settings
         self._container: av.container.OutputContainer | None = None
-        self._video = None
-        self._audio = None
+        self._video: av.VideoStream | None = None
+        self._audio: av.AudioStream | None = None
         self._pending = np.zeros(AAC_FRAME, dtype=np.float32)
         self._pending_count = 0
         self._audio_pts: int | None = None
@@ -84,7 +84,7 @@ class StreamEncoder:
         target = self._target
         if target.is_file:
             Path(target.url).parent.mkdir(parents=True, exist_ok=True)
-        destination = target.url
+        destination: str | SrtBridge = target.url
         options = {} if target.is_file else {"flush_packets": "1", "rw_timeout": "5000000"}
         try:
             if needs_bridge(target):
@@ -116,7 +116,7 @@ class StreamEncoder:
             "bufsize": f"{s.video_bitrate_kbps * 2}k",
             "sc_threshold": "0",
         }
-        audio = None
+        audio: av.AudioStream | None = None
         if s.audio:
             audio = container.add_stream("aac", rate=self._clock.sample_rate, layout="mono")
             audio.bit_rate = s.audio_bitrate_kbps * 1000
@@ -130,19 +130,20 @@ class StreamEncoder:
 
     def write(self, frame_index: int, picture: np.ndarray, samples: np.ndarray) -> None:
         """Encode frame `frame_index` (a yuv420p array) and the audio samples that belong to it."""
-        if self._container is None:
+        video = self._video
+        if self._container is None or video is None:
             raise EncoderError("encoder is not open")
         frame = av.VideoFrame.from_ndarray(picture, format="yuv420p")
         frame.pts = frame_index
         frame.colorspace = BT709
         frame.color_range = LIMITED_RANGE
-        frame.time_base = self._video.codec_context.time_base
+        frame.time_base = video.codec_context.time_base
         if self._audio_pts is None:
             # Audio timestamps start where this frame starts on the one clock, even when the
             # output was (re)opened mid-stream.
             self._audio_pts = self._clock.frame_start_sample(frame_index)
         try:
-            self._mux(self._video.encode(frame))
+            self._mux(video.encode(frame))
             if self._audio is not None:
                 self._push_audio(samples)
         except (av.FFmpegError, OSError) as exc:
@@ -151,15 +152,15 @@ class StreamEncoder:
 
     def close(self) -> None:
         """Flush both encoders and finish the container so players read it to the end."""
-        container = self._container
-        if container is None:
+        container, video = self._container, self._video
+        if container is None or video is None:
             return
         try:
             if self._pending_count:
                 self._pending[self._pending_count :] = 0.0
                 self._encode_audio_frame(self._pending)
                 self._pending_count = 0
-            self._mux(self._video.encode(None))
+            self._mux(video.encode(None))
             if self._audio is not None:
                 self._mux(self._audio.encode(None))
         except (av.FFmpegError, OSError) as exc:
@@ -206,17 +207,20 @@ class StreamEncoder:
                 self._pending_count = 0
 
     def _encode_audio_frame(self, block: np.ndarray) -> None:
-        assert self._audio_pts is not None
+        audio = self._audio
+        assert self._audio_pts is not None and audio is not None
         frame = av.AudioFrame.from_ndarray(block.reshape(1, -1), format="fltp", layout="mono")
         frame.sample_rate = self._clock.sample_rate
         frame.pts = self._audio_pts
-        frame.time_base = self._audio.codec_context.time_base
+        frame.time_base = audio.codec_context.time_base
         self._audio_pts += AAC_FRAME
-        self._mux(self._audio.encode(frame))
+        self._mux(audio.encode(frame))
 
-    def _mux(self, packets) -> None:
+    def _mux(self, packets: list[av.Packet[Any]]) -> None:
+        container = self._container
+        assert container is not None
         for packet in packets:
-            self._container.mux(packet)
+            container.mux(packet)
 
 
 class ReconnectingEncoder:

@@ -20,21 +20,18 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol
+from typing import Protocol
 
 import numpy as np
 
+from anchor.events import Event, LineAired
 from anchor.media.clock import MediaClock
 from anchor.media.linequeue import LineQueue
 from anchor.media.lipsync import MouthTrack
 from anchor.messages import MouthShape, SpokenLine
 
-if TYPE_CHECKING:
-    from anchor.media.encoder import StreamEncoder
-
 log = logging.getLogger(__name__)
 
-LineListener = Callable[[SpokenLine, float], None]
 
 CAPTION_LINGER_S = 1.0
 MIN_GAP_S = 0.25  # a pause cut short for a more important line still keeps this much silence
@@ -51,6 +48,17 @@ class FrameRenderer(Protocol):
     def render(
         self, frame_index: int, mouth: float, caption: str | None, shape: MouthShape
     ) -> np.ndarray: ...
+
+
+class FrameEncoder(Protocol):
+    """Writes frame n and its samples to the output; StreamEncoder and ReconnectingEncoder are
+    two. Blocking: called on the media thread."""
+
+    def open(self) -> None: ...
+
+    def write(self, frame_index: int, picture: np.ndarray, samples: np.ndarray) -> None: ...
+
+    def close(self) -> None: ...
 
 
 @dataclass(slots=True)
@@ -85,12 +93,12 @@ class Playout:
         self,
         clock: MediaClock,
         renderer: FrameRenderer,
-        encoder: StreamEncoder,
+        encoder: FrameEncoder,
         lines: LineQueue,
         *,
         live: bool,
         duration_frames: int | None = None,
-        on_line: LineListener | None = None,
+        publish: Callable[[Event], None] | None = None,
     ) -> None:
         self._clock = clock
         self._renderer = renderer
@@ -98,7 +106,7 @@ class Playout:
         self._lines = lines
         self._live = live
         self._duration_frames = duration_frames
-        self._on_line = on_line
+        self._publish = publish
         self._mouth = MouthTrack(clock.fps, clock.sample_rate)
         self._on_air: _OnAir | None = None
         self._frame = clock.first_frame
@@ -179,8 +187,10 @@ class Playout:
                 self._picture = self._renderer.render(index, mouth, caption, shape)
                 self.stats.render_seconds += time.perf_counter() - began
                 self.stats.renders += 1
+            picture = self._picture
+            assert picture is not None, "a render is skipped only once there is a picture"
             began = time.perf_counter()
-            self._encoder.write(index, self._picture, samples)
+            self._encoder.write(index, picture, samples)
             self.stats.encode_seconds += time.perf_counter() - began
             self.stats.frames += 1
 
@@ -191,12 +201,12 @@ class Playout:
         filled = 0
         while filled < need:
             self._cut_pause_if_preempted()
-            if self._on_air is None or self._on_air.finished:
-                spoken = await self._next_line(index, filled)
-                if spoken is None:
+            on_air = self._on_air
+            if on_air is None or on_air.finished:
+                on_air = await self._next_line(index, filled)
+                if on_air is None:
                     self.stats.underrun_frames += 1
                     break
-            on_air = self._on_air
             take = min(need - filled, len(on_air.spoken.samples) - on_air.position)
             out[filled : filled + take] = on_air.spoken.samples[
                 on_air.position : on_air.position + take
@@ -217,7 +227,8 @@ class Playout:
         if on_air.position >= on_air.spoken.speech_samples + min_gap:
             on_air.position = len(on_air.spoken.samples)
 
-    async def _next_line(self, index: int, offset: int) -> SpokenLine | None:
+    async def _next_line(self, index: int, offset: int) -> _OnAir | None:
+        """Put the next line on air (None: nothing to air now, or stopping)."""
         if self._stop_by_frame is not None:
             self._on_air = None
             return None
@@ -227,12 +238,21 @@ class Playout:
                 self._on_air = None
                 return None
             spoken = await self._lines.get()
-        self._on_air = _OnAir(spoken)
+        self._on_air = on_air = _OnAir(spoken)
         self.stats.lines_aired += 1
-        if self._on_line is not None:
+        if self._publish is not None:
+            rate = self._clock.sample_rate
             start_sample = self._clock.frame_start_sample(index) + offset
-            self._on_line(spoken, start_sample / self._clock.sample_rate)
-        return spoken
+            self._publish(
+                LineAired(
+                    spoken.line,
+                    stream_time=start_sample / rate,
+                    aired_at=time.time(),
+                    speech_seconds=spoken.speech_samples / rate,
+                    tail_seconds=(len(spoken.samples) - spoken.speech_samples) / rate,
+                )
+            )
+        return on_air
 
     def _mouth_for(self, samples: np.ndarray) -> tuple[float, MouthShape]:
         """The frame's mouth; lip shapes come from the line on air at the frame's end."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import shutil
 import subprocess
+from typing import IO
 from urllib.parse import urlsplit
 
 from anchor.media.output import OutputTarget
@@ -57,20 +58,22 @@ class SrtBridge:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
         )
+        assert self._process.stdin is not None  # stdin=PIPE above
+        self._stdin: IO[bytes] = self._process.stdin
 
     def write(self, data: bytes) -> int:
         if self._process.poll() is not None:
             raise BrokenPipeError(f"SRT transport to {self._label} ended: {self._stderr()}")
-        self._process.stdin.write(data)
+        self._stdin.write(data)
         return len(data)
 
     def flush(self) -> None:
         if self._process.poll() is None:
-            self._process.stdin.flush()
+            self._stdin.flush()
 
     def close(self) -> None:
         with contextlib.suppress(OSError):
-            self._process.stdin.close()
+            self._stdin.close()
         try:
             self._process.wait(timeout=CLOSE_TIMEOUT_S)
         except subprocess.TimeoutExpired:

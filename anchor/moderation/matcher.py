@@ -173,6 +173,7 @@ class WordMatcher:
         """Syllables of a Latin run: split as one ("d u b o"), or else word by word."""
         plain = "".join(latin_letter(char) or "" for char in letters[begin:end])
         whole = self._table.split_points(plain)
+        pieces: list[tuple[int, str, frozenset[int] | None]]
         if whole is not None:
             pieces = [(0, plain, whole)]
         else:

@@ -30,6 +30,10 @@ def _toneless(reading: str) -> str:
     return "".join(c for c in decomposed if not unicodedata.combining(c))
 
 
+def _blank_each(chars: str) -> list[str]:
+    return [""] * len(chars)
+
+
 class PinyinTable:
     """Every Han character's toneless reading and the set of valid pinyin syllables.
 
@@ -57,12 +61,14 @@ class PinyinTable:
 
     def word_readings(self, word: str) -> set[tuple[str, ...]]:
         """The syllable sequences a Han word is matched by (empty if a character has none)."""
-        by_char = [self._readings.get(char) for char in word]
-        if None in by_char:
+        by_char = [reading for char in word if (reading := self._readings.get(char)) is not None]
+        if len(by_char) != len(word):
             return set()
         from pypinyin import Style, lazy_pinyin
 
-        phrase = lazy_pinyin(word, style=Style.NORMAL, errors=lambda chars: [""] * len(chars))
+        # pypinyin's stub says ``errors`` returns one str, but a list is supported at runtime
+        # and keeps one (blank) item per unknown character, so lengths stay comparable.
+        phrase = lazy_pinyin(word, style=Style.NORMAL, errors=_blank_each)  # type: ignore[arg-type]
         forms = {tuple(by_char)}
         if len(phrase) == len(word) and all(phrase):
             forms.add(tuple(phrase))

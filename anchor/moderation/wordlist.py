@@ -41,10 +41,10 @@ def read_wordlist(path: Path) -> list[ListedWord]:
     try:
         content = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        line = raw.count(b"\n", 0, exc.start) + 1
+        row = raw.count(b"\n", 0, exc.start) + 1
         column = exc.start - (raw.rfind(b"\n", 0, exc.start) + 1) + 1
         raise ModerationError(
-            f"{path}:{line}: not valid UTF-8 (byte 0x{raw[exc.start]:02x} at column {column});"
+            f"{path}:{row}: not valid UTF-8 (byte 0x{raw[exc.start]:02x} at column {column});"
             " save the file as UTF-8"
         ) from None
     words: list[ListedWord] = []

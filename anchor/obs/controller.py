@@ -17,6 +17,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections.abc import Awaitable
 from typing import Any
 
 from anchor.config import ObsConfig
@@ -204,7 +205,7 @@ class ObsController:
                 log.warning("OBS stopped %s by itself; starting it again until it holds", active)
             await self._attempt(step, self._output(request, ok=OUTPUT_RUNNING))
 
-    async def _attempt(self, step: str, request) -> bool:
+    async def _attempt(self, step: str, request: Awaitable[object]) -> bool:
         """Run one step; OBS's refusal is logged (once while it repeats), never raised.
 
         Losing OBS is raised, so the connection is dropped and made again.

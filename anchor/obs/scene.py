@@ -12,6 +12,7 @@ chosen from what this OBS offers, with a font that has Chinese glyphs.
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable
 from dataclasses import dataclass
 from typing import Any
 
@@ -271,7 +272,7 @@ def _same_kind(existing: str, wanted: str) -> bool:
     return existing.rsplit("_v", 1)[0] == wanted.rsplit("_v", 1)[0]
 
 
-async def _ignore_existing(request) -> None:
+async def _ignore_existing(request: Awaitable[object]) -> None:
     try:
         await request
     except ObsError as exc:

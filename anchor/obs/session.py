@@ -109,7 +109,9 @@ class ObsSession:
         if task is not None:
             await asyncio.wait({task})
 
-    async def request(self, request_type: str, data: dict[str, Any] | None = None) -> dict:
+    async def request(
+        self, request_type: str, data: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
         """Send one request; OBS's response data, or `ObsError` with OBS's code and comment."""
         receiver = self._client.recv_task
         if not self.alive or receiver is None:

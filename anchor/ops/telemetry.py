@@ -1,35 +1,70 @@
 """The channel's signals: which figures it exposes, where they come from, and the verdict.
 
-The daemon hands its parts to `ChannelTelemetry` once they exist; from then on every scrape of
-`/metrics` copies their current figures into the registry (the playout's counters, the line
-queue's depth, OBS's and the broker's state) and asks the store for question counts, which runs
-on the store's own thread, never blocking the loop. Answer latency (question received → its
-answer on air) is observed as answers are published. `/healthz` and the status topic share one
-verdict built from the watchdog and the peers' connection state.
+The daemon names the channel's parts in a `Watched` record once they exist; from then on every
+scrape of `/metrics` copies their current figures into the registry (the playout's counters,
+the line queue's depth, OBS's and the broker's state) and asks the store for question counts,
+which runs on the store's own thread, never blocking the loop. Telemetry subscribes to the
+event feed: answer latency (question received → its answer on air) is observed as answers air.
+`/healthz` and the status topic share one verdict built from the watchdog and the peers'
+connection state.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Callable
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Protocol
 
 from anchor.config import HealthConfig
+from anchor.events import AnswerAired, AnswerStarted, Event
+from anchor.links.mqtt import MqttLink
+from anchor.media.linequeue import LineQueue
+from anchor.media.playout import Playout
 from anchor.ops.health import HealthServer, health_status
 from anchor.ops.metrics import Registry
 from anchor.ops.watchdog import LoopHeartbeat, Watchdog
-from anchor.questions.desk import WaitingQuestion
+from anchor.questions.desk import QuestionDesk
+from anchor.questions.reception import Reception
+from anchor.speech.cache import SynthesisCache
+from anchor.speech.chain import VoiceChain
+from anchor.store import Store
 
 log = logging.getLogger(__name__)
 
 DEGRADED_LATENESS_S = 1.0  # live output this far behind the clock is visibly stuttering
 MAX_TRACKED_ANSWERS = 500
 
-Publish = Callable[[dict[str, Any]], None]
+
+class ObsState(Protocol):
+    """What telemetry reads of the OBS controller."""
+
+    @property
+    def connected(self) -> bool: ...
+    @property
+    def stats(self) -> dict[str, Any]: ...
+
+
+@dataclass(slots=True)
+class Watched:
+    """The parts telemetry reads; a part the channel runs without is None and not reported."""
+
+    playout: Playout | None = None
+    lines: LineQueue | None = None
+    store: Store | None = None
+    desk: QuestionDesk | None = None
+    reception: Reception | None = None
+    link: MqttLink | None = None
+    obs: ObsState | None = None
+    voice: VoiceChain | None = None
+    speech_cache: SynthesisCache | None = None
 
 
 class ChannelTelemetry:
+    KINDS: tuple[type, ...] = (AnswerStarted, AnswerAired)
+
     def __init__(self, config: HealthConfig, *, wall_clock: Callable[[], float] = time.time):
         self._config = config
         self._now = wall_clock
@@ -37,7 +72,7 @@ class ChannelTelemetry:
         self.watchdog = Watchdog(config.stall_seconds)
         self.heartbeat = LoopHeartbeat()
         self.server: HealthServer | None = None
-        self._parts: dict[str, Any] = {}
+        self._parts = Watched()
         self._received: dict[str, float] = {}
         self._declare()
 
@@ -84,11 +119,10 @@ class ChannelTelemetry:
 
     # Wiring ---------------------------------------------------------------------------
 
-    def attach(self, **parts: Any) -> None:
-        """Name the parts to read: playout, lines, store, desk, reception, link, obs, voice,
-        speech_cache. Absent or None parts are simply not reported."""
-        self._parts.update(parts)
-        playout = parts.get("playout")
+    def attach(self, parts: Watched) -> None:
+        """The parts to read from now on."""
+        self._parts = parts
+        playout = parts.playout
         if playout is not None:
             self.watchdog.watch("render", lambda: playout.stats.frames, what="render", unit="frame")
         self.watchdog.watch("loop", lambda: self.heartbeat.beats, what="event loop")
@@ -115,24 +149,55 @@ class ChannelTelemetry:
         if self.server is not None:
             await self.server.aclose()
 
-    def answering(self, waiting: WaitingQuestion) -> None:
-        """Remember when each question arrived, to time its answer when it airs."""
-        for question in (waiting.question, *waiting.merged):
-            self._received[question.id] = question.received_at
-        while len(self._received) > MAX_TRACKED_ANSWERS:
-            self._received.pop(next(iter(self._received)))
+    async def handle(self, event: Event) -> None:
+        """Remember when each question arrived, and time its answer when it airs."""
+        if isinstance(event, AnswerStarted):
+            waiting = event.waiting
+            for question in (waiting.question, *waiting.merged):
+                self._received[question.id] = question.received_at
+            while len(self._received) > MAX_TRACKED_ANSWERS:
+                self._received.pop(next(iter(self._received)))
+        elif isinstance(event, AnswerAired):
+            received = self._received.pop(event.waiting.question.id, None)
+            if received:
+                self._latency.observe(max(0.0, event.aired_at - received))
 
-    def track_answers(self, publish: Publish) -> Publish:
-        """Wrap the answers publisher: each published answer observes its latency."""
+    def gauges(self) -> dict[str, float]:
+        """How full the channel's queues are and how the playout keeps up (empty before the
+        show starts), for the soak's sampler and other in-process monitors."""
+        parts = self._parts
+        playout, desk, lines = parts.playout, parts.desk, parts.lines
+        if playout is None or desk is None or lines is None:
+            return {}
+        stats = playout.stats
+        return {
+            "stream_s": playout.stream_seconds,
+            "frames": stats.frames,
+            "lines_queued": len(lines),
+            "questions_waiting": len(desk),
+            "renders_skipped": stats.renders_skipped,
+            "underrun_frames": stats.underrun_frames,
+            "max_lateness_s": stats.max_lateness_s,
+            "mqtt_connected": float(parts.link is not None and parts.link.connected),
+            "obs_connected": float(parts.obs is not None and parts.obs.connected),
+        }
 
-        def publish_and_time(payload: dict[str, Any]) -> None:
-            received = self._received.pop(str(payload.get("question_id")), None)
-            aired = payload.get("aired_at")
-            if received and isinstance(aired, int | float):
-                self._latency.observe(max(0.0, aired - received))
-            publish(payload)
-
-        return publish_and_time
+    async def report_progress(self, every_s: float) -> None:
+        """One log line a while about the stream, so a log alone shows the channel was on air."""
+        while True:
+            await asyncio.sleep(every_s)
+            playout = self._parts.playout
+            if playout is None:
+                continue
+            stats = playout.stats
+            log.info(
+                "on air %.0f s: %d frames, %d renders skipped, max lateness %.0f ms, %d lines",
+                playout.stream_seconds,
+                stats.frames,
+                stats.renders_skipped,
+                stats.max_lateness_s * 1000,
+                stats.lines_aired,
+            )
 
     # Reading --------------------------------------------------------------------------
 
@@ -142,11 +207,11 @@ class ChannelTelemetry:
         checks = {
             "loop": _watched(watch.get("loop")),
             "render": _watched(watch.get("render")),
-            "obs": _peer(self._parts.get("obs")),
-            "broker": _peer(self._parts.get("link")),
-            "voice": _voice(self._parts.get("voice")),
+            "obs": _peer(self._parts.obs),
+            "broker": _peer(self._parts.link),
+            "voice": _voice(self._parts.voice),
         }
-        playout = self._parts.get("playout")
+        playout = self._parts.playout
         if (
             checks["render"] == "ok"
             and playout is not None
@@ -158,7 +223,7 @@ class ChannelTelemetry:
 
     async def _collect(self) -> None:
         parts = self._parts
-        playout = parts.get("playout")
+        playout = parts.playout
         if playout is not None:
             stats = playout.stats
             self._frames.set(stats.frames)
@@ -171,16 +236,16 @@ class ChannelTelemetry:
             self._lateness.set(stats.lateness_s)
             self._max_lateness.set(stats.max_lateness_s)
             self._stream_time.set(playout.stream_seconds)
-        if parts.get("lines") is not None:
-            self._queue.set(len(parts["lines"]))
-        if parts.get("desk") is not None:
-            self._waiting.set(len(parts["desk"]))
+        if parts.lines is not None:
+            self._queue.set(len(parts.lines))
+        if parts.desk is not None:
+            self._waiting.set(len(parts.desk))
         self._loop_lag.set(self.heartbeat.lag_s)
         self._stalled.set(1 if self.watchdog.stalled else 0)
-        reception = parts.get("reception")
-        for outcome, count in dict(getattr(reception, "counts", {})).items():
-            self._intake.set(count, outcome=outcome)
-        store = parts.get("store")
+        if parts.reception is not None:
+            for outcome, count in dict(parts.reception.counts).items():
+                self._intake.set(count, outcome=outcome)
+        store = parts.store
         if store is not None:
             try:
                 for status, count in (await store.counts()).items():
@@ -190,25 +255,21 @@ class ChannelTelemetry:
         self._collect_peers()
 
     def _collect_peers(self) -> None:
-        obs = self._parts.get("obs")
-        if obs is not None:
-            self._obs_up.set(1 if obs.connected else 0)
-            for key, value in dict(getattr(obs, "stats", {}) or {}).items():
+        parts = self._parts
+        if parts.obs is not None:
+            self._obs_up.set(1 if parts.obs.connected else 0)
+            for key, value in dict(parts.obs.stats or {}).items():
                 if isinstance(value, int | float) and not isinstance(value, bool):
                     self._obs_stats.set(value, stat=key)
-        link = self._parts.get("link")
-        if link is not None:
-            self._broker_up.set(1 if link.connected else 0)
-        for part, attribute, event in (
-            ("voice", "fallbacks", "fallback"),
-            ("speech_cache", "hits", "cache_hit"),
-            ("speech_cache", "misses", "cache_miss"),
-        ):
-            value = getattr(self._parts.get(part), attribute, None)
-            if isinstance(value, int) and not isinstance(value, bool):
-                self._voice.set(value, event=event)
-        for entry in _voice_health(self._parts.get("voice")):
-            self._voice_up.set(1 if entry.up else 0, voice=entry.name)
+        if parts.link is not None:
+            self._broker_up.set(1 if parts.link.connected else 0)
+        if parts.voice is not None:
+            self._voice.set(parts.voice.fallbacks, event="fallback")
+            for entry in parts.voice.health:
+                self._voice_up.set(1 if entry.up else 0, voice=entry.name)
+        if parts.speech_cache is not None:
+            self._voice.set(parts.speech_cache.hits, event="cache_hit")
+            self._voice.set(parts.speech_cache.misses, event="cache_miss")
 
 
 def _watched(state: dict[str, Any] | None) -> str:
@@ -217,22 +278,19 @@ def _watched(state: dict[str, Any] | None) -> str:
     return "ok" if state["ok"] else "stalled"
 
 
-def _peer(peer: Any) -> str:
+class _Peer(Protocol):
+    @property
+    def connected(self) -> bool: ...
+
+
+def _peer(peer: _Peer | None) -> str:
     if peer is None:
         return "off"
-    return "ok" if getattr(peer, "connected", False) else "degraded"
+    return "ok" if peer.connected else "degraded"
 
 
-def _voice(voice: Any) -> str:
+def _voice(voice: VoiceChain | None) -> str:
     """Degraded while any voice of the chain is down (sentences go to a fallback voice)."""
     if voice is None:
         return "off"
-    return "ok" if all(entry.up for entry in _voice_health(voice)) else "degraded"
-
-
-def _voice_health(voice: Any) -> list[Any]:
-    """The chain's per-voice health records (objects with `name` and `up`), if it keeps any."""
-    entries = getattr(voice, "health", None)
-    if not isinstance(entries, list | tuple):
-        return []
-    return [entry for entry in entries if hasattr(entry, "up") and hasattr(entry, "name")]
+    return "ok" if all(entry.up for entry in voice.health) else "degraded"

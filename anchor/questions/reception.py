@@ -6,6 +6,9 @@ question is written to the store. Only then does this return, so the MQTT messag
 acknowledged after the question is safe on disk. Finally the desk queues it, or merges it into
 a waiting near-duplicate, and the rundown is nudged so the answer cuts in at the next sentence.
 Every refusal is logged, recorded and published as an event, with its reason.
+
+Edited word lists are picked up with the next question: the check (a stat of each list) and a
+recompile run on a worker thread, never on the loop that paces the frames.
 """
 
 from __future__ import annotations
@@ -13,9 +16,9 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from typing import Any
 
 from anchor.config import QuestionsConfig
+from anchor.events import Event, QuestionAccepted, QuestionMerged, QuestionRejected
 from anchor.links.payloads import RejectedInput, parse_question
 from anchor.messages import Question
 from anchor.moderation import Moderator, RateLimiter
@@ -23,8 +26,6 @@ from anchor.questions.desk import Admission, QuestionDesk
 from anchor.store.database import Store
 
 log = logging.getLogger(__name__)
-
-EventSink = Callable[[dict[str, Any]], None]
 
 
 class Reception:
@@ -36,7 +37,7 @@ class Reception:
         moderator: Moderator,
         desk: QuestionDesk,
         nudge: Callable[[], None],
-        events: EventSink,
+        publish: Callable[[Event], None],
         wall_clock: Callable[[], float] = time.time,
     ) -> None:
         self._config = config
@@ -44,7 +45,7 @@ class Reception:
         self._moderator = moderator
         self._desk = desk
         self._nudge = nudge
-        self._events = events
+        self._publish = publish
         self._now = wall_clock
         self._limiter = RateLimiter(config.per_viewer, config.per_viewer_seconds)
         self.counts: dict[str, int] = {}
@@ -61,14 +62,7 @@ class Reception:
         except RejectedInput as exc:
             self._count("rejected")
             log.warning("question payload refused (%s): %s", exc.reason, exc.detail)
-            self._events(
-                {
-                    "type": "rejected",
-                    "input": "question",
-                    "reason": exc.reason,
-                    "detail": exc.detail,
-                }
-            )
+            self._publish(QuestionRejected(exc.reason, exc.detail))
             return "rejected"
         return await self.take(question)
 
@@ -80,7 +74,7 @@ class Reception:
                 f"{self._config.per_viewer_seconds:.0f} s"
             )
             return await self._refuse(question, question.text, "rate_limited", reason)
-        self._moderator.reload_if_changed()
+        await self._moderator.areload_if_changed()
         screening = self._moderator.screen(question.text)
         if not screening.allowed:
             return await self._refuse(question, screening.text, "moderation", screening.reason)
@@ -91,6 +85,26 @@ class Reception:
             log.info("question %s was already received (redelivery)", question.id)
             return "duplicate"
         return await self.admit(question, screening.text)
+
+    async def resume(self, limit: int) -> None:
+        """Questions accepted before a crash or restart are answered now, oldest first."""
+        interrupted = await self._store.requeue_interrupted()
+        if interrupted:
+            log.info("%d questions were being answered when the engine stopped", interrupted)
+        pending = await self._store.pending(limit)
+        for stored in pending:
+            question = Question(
+                id=stored.id,
+                user=stored.user,
+                text=stored.text,
+                platform=stored.platform,
+                received_at=stored.received_at,
+            )
+            await self.admit(question, stored.masked_text)
+        if pending:
+            log.info(
+                "%d questions from before the restart are waiting to be answered", len(pending)
+            )
 
     async def admit(self, question: Question, masked_text: str) -> str:
         """Hand a stored question to the desk (also used for questions pending at start-up)."""
@@ -105,11 +119,11 @@ class Reception:
             await self._store.set_status(
                 question.id, "merged", f"merged into {into}", merged_into=into
             )
-            self._events({"type": "merged", "question_id": question.id, "into": into})
+            self._publish(QuestionMerged(question.id, into or ""))
             self._count("merged")
             return "merged"
         log.info("question %s from %s queued: %s", question.id, question.user, masked_text)
-        self._events({"type": "accepted", "question_id": question.id, "waiting": len(self._desk)})
+        self._publish(QuestionAccepted(question.id, len(self._desk)))
         self._count("accepted")
         self._nudge()
         return "accepted"
@@ -125,16 +139,7 @@ class Reception:
         return "rejected"
 
     def _reject_event(self, question: Question, code: str, reason: str) -> None:
-        self._events(
-            {
-                "type": "rejected",
-                "input": "question",
-                "question_id": question.id,
-                "user": question.user,
-                "reason": code,
-                "detail": reason,
-            }
-        )
+        self._publish(QuestionRejected(code, reason, question.id, question.user))
 
     def _count(self, outcome: str) -> None:
         self.counts[outcome] = self.counts.get(outcome, 0) + 1

@@ -1,19 +1,20 @@
 """Where the show stood, kept in the store so a restart carries on from there.
 
 As each scheduled sentence starts airing, its place (which schedule, which segment, which
-sentence) is noted. The note is written by one task, latest place wins, so the frame loop never
-waits for the disk. At start, if the schedule is the same one (same content, whatever its file
+sentence) is written to the store. The bookmark is an event-feed subscriber, so the frame loop
+never waits for the disk, and the feed drains before a stop, so the last place is kept.
+At start, if the schedule is the same one (same content, whatever its file
 is called), the director resumes at the sentence after the last one aired; a changed schedule
 starts from the top, because its sentence numbers no longer mean the same thing.
 """
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import json
 import logging
 
+from anchor.events import Event, LineAired
 from anchor.messages import Line
 from anchor.show.director import Director
 from anchor.show.schedule import Schedule
@@ -38,12 +39,13 @@ def schedule_identity(schedule: Schedule) -> str:
 
 
 class ShowBookmark:
+    KINDS: tuple[type, ...] = (LineAired,)
+
     def __init__(self, store: Store, director: Director) -> None:
         self._store = store
         self._director = director
         self._latest: dict[str, object] | None = None
         self._written: dict[str, object] | None = None
-        self._changed = asyncio.Event()
         self._identities: dict[int, tuple[Schedule, str]] = {}
 
     async def restore(self) -> bool:
@@ -64,8 +66,13 @@ class ShowBookmark:
             return False
         return self._director.resume_at(segment, sentence + 1)
 
+    async def handle(self, event: Event) -> None:
+        if isinstance(event, LineAired):
+            self.on_air(event.line)
+            await self.flush()
+
     def on_air(self, line: Line) -> None:
-        """A line started airing (called from the frame loop: only notes it)."""
+        """A line started airing: note its place, if it is the schedule's."""
         place = self._director.place_of(line)
         if place is None:
             return
@@ -74,16 +81,9 @@ class ShowBookmark:
             "segment": place[0],
             "sentence": place[1],
         }
-        self._changed.set()
-
-    async def run(self) -> None:
-        while True:
-            await self._changed.wait()
-            self._changed.clear()
-            await self.flush()
 
     async def flush(self) -> None:
-        """Write the latest place, if it is not written yet (also called once at stop)."""
+        """Write the latest place, if it is not written yet."""
         latest = self._latest
         if latest is None or latest == self._written:
             return

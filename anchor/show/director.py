@@ -23,13 +23,13 @@ from collections import OrderedDict, deque
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
+from anchor.events import Event, SegmentStarted
 from anchor.messages import Line, Priority
 from anchor.show.schedule import Schedule, Segment
 from anchor.speech.text import split_sentences
 
 log = logging.getLogger(__name__)
 
-SegmentListener = Callable[[Segment], None]
 MAX_PLACED_LINES = 256  # sentences handed out whose place can still be looked up
 
 
@@ -41,12 +41,12 @@ class Director:
         now: Callable[[], datetime],
         idle_interval: float,
         seed: int | None = None,
-        on_segment: SegmentListener | None = None,
+        publish: Callable[[Event], None] | None = None,
     ) -> None:
         self._now = now
         self._idle_interval = idle_interval
         self._rng = random.Random(seed)
-        self._on_segment = on_segment
+        self._publish = publish
         self._inserts: deque[Line] = deque(maxlen=32)
         self._paused = False
         # id(line) → (line, segment id, sentence index); the line is kept so its id stays unique.
@@ -135,8 +135,9 @@ class Director:
 
     def skip(self) -> None:
         """Leave the current segment now; the next one starts at the next sentence."""
-        if self._schedule.segments:
-            following = (self._segment_index + 1) % len(self._schedule.segments)
+        index = self._segment_index
+        if self._schedule.segments and index is not None:
+            following = (index + 1) % len(self._schedule.segments)
             self._start_segment(following)
 
     def next_line(self) -> Line:
@@ -148,16 +149,17 @@ class Director:
         self._follow_timetable()
         if self._pending:
             return self._pending.popleft()
-        if not self._schedule.segments:
+        index = self._segment_index
+        if not self._schedule.segments or index is None:
             return self._idle_line(pause=self._idle_interval)
-        segment = self._schedule.segments[self._segment_index]
+        segment = self._schedule.segments[index]
         if self._point_index < len(segment.points):
             point = segment.points[self._point_index]
             self._point_index += 1
             self._queue_point(point.text, point.pause, segment.id)
             if self._pending:
                 return self._pending.popleft()
-        return self._between_segments()
+        return self._between_segments(index)
 
     def _current_id(self) -> str | None:
         segment = self.current_segment
@@ -181,12 +183,12 @@ class Director:
         self._pending.clear()
         segment = self._schedule.segments[index]
         log.info("segment %s: %s", segment.id, segment.title)
-        if self._on_segment is not None:
-            self._on_segment(segment)
+        if self._publish is not None:
+            self._publish(SegmentStarted(segment.id, segment.title))
 
-    def _between_segments(self) -> Line:
-        """Close a segment: an idle line (or the gap as silence), then the next segment."""
-        following = (self._segment_index + 1) % len(self._schedule.segments)
+    def _between_segments(self, index: int) -> Line:
+        """Close segment ``index``: an idle line (or the gap as silence), then the next one."""
+        following = (index + 1) % len(self._schedule.segments)
         self._start_segment(following)
         if self._schedule.idle:
             return self._idle_line(pause=self._schedule.gap_seconds)

@@ -13,13 +13,16 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager
 from dataclasses import replace
 from typing import Protocol
 
+from anchor.events import AnswerQueued, AnswerStarted, Event, QuestionExpired
 from anchor.media.linequeue import LineQueue
-from anchor.messages import Line, Priority
-from anchor.questions.desk import QuestionDesk, WaitingQuestion
+from anchor.messages import Answer, Line, Priority, WaitingQuestion
+from anchor.moderation import Moderator
+from anchor.questions.desk import QuestionDesk
 from anchor.show.director import Director
 from anchor.speech.speaker import Speaker
 from anchor.speech.text import detect_language
@@ -27,6 +30,9 @@ from anchor.speech.text import detect_language
 log = logging.getLogger(__name__)
 
 _COUNTS = "零一两三四五六七八九十"
+EXPIRED_APOLOGY = (
+    "刚才有几位朋友的提问等候时间太长，实在抱歉。工会的工作人员会根据记录跟进，也欢迎您再问一次。"
+)
 
 
 class Screen(Protocol):
@@ -34,12 +40,34 @@ class Screen(Protocol):
         """The text as it may be aired (personal data masked), or None if it must not be."""
 
 
+class OnAirScreen:
+    """Moderation as the rundown and control need it: the text as it may air, or None."""
+
+    def __init__(self, moderator: Moderator) -> None:
+        self._moderator = moderator
+
+    def __call__(self, text: str) -> str | None:
+        screening = self._moderator.screen(text)
+        return screening.text if screening.allowed else None
+
+
+class AnswerChunk(Protocol):
+    @property
+    def text(self) -> str: ...
+    @property
+    def filler(self) -> bool: ...
+
+
+class AnswerStream(AbstractAsyncContextManager["AnswerStream"], Protocol):
+    """Sentences of one answer as they are ready; `answer` is the whole of it at the end."""
+
+    def __aiter__(self) -> AsyncIterator[AnswerChunk]: ...
+    @property
+    def answer(self) -> Answer: ...
+
+
 class AnswerSource(Protocol):
-    def stream(self, text: str): ...
-
-
-AnswerDone = Callable[[WaitingQuestion, object, Line | None], Awaitable[None]]
-ExpiredHandler = Callable[[list[WaitingQuestion]], Awaitable[str | None]]
+    def stream(self, text: str) -> AnswerStream: ...
 
 
 class Rundown:
@@ -52,9 +80,8 @@ class Rundown:
         *,
         answerer: AnswerSource | None,
         screen: Screen,
-        on_answering: Callable[[WaitingQuestion], Awaitable[None]],
-        on_answered: AnswerDone,
-        on_expired: ExpiredHandler,
+        publish: Callable[[Event], None],
+        expired_apology: str | None = None,
         wall_clock: Callable[[], float] = time.time,
     ) -> None:
         self._director = director
@@ -63,9 +90,8 @@ class Rundown:
         self._lines = lines
         self._answerer = answerer
         self._screen = screen
-        self._on_answering = on_answering
-        self._on_answered = on_answered
-        self._on_expired = on_expired
+        self._publish = publish
+        self._expired_apology = expired_apology
         self._now = wall_clock
         self._urgent = asyncio.Event()
         # Scheduled lines taken out of the queue, oldest first, until handed back in order.
@@ -93,9 +119,9 @@ class Rundown:
                 continue
             waiting, expired = self._desk.take(self._now())
             if expired:
-                apology = await self._on_expired(expired)
-                if apology:
-                    await self._air(Line(apology, Priority.ANSWER))
+                self._expire(expired)
+                if self._expired_apology:
+                    await self._air(Line(self._expired_apology, Priority.ANSWER))
             if waiting is not None:
                 await self._answer(waiting)
                 continue
@@ -103,10 +129,10 @@ class Rundown:
 
     async def _answer(self, waiting: WaitingQuestion) -> None:
         question_id = waiting.question.id
-        await self._on_answering(waiting)
+        self._publish(AnswerStarted(waiting))
         await self._air(Line(_introduce(waiting), Priority.ANSWER, question_id=question_id))
         last: Line | None = None
-        answer = None
+        answer: Answer | None = None
         if self._answerer is not None:
             # `async with` closes the model's connection at once if the answer is cut short.
             async with self._answerer.stream(waiting.masked_text) as stream:
@@ -120,7 +146,12 @@ class Rundown:
                     if aired is not None and not chunk.filler:
                         last = aired
             answer = stream.answer
-        await self._on_answered(waiting, answer, last)
+        self._publish(AnswerQueued(waiting, answer, last))
+
+    def _expire(self, expired: list[WaitingQuestion]) -> None:
+        for waiting in expired:
+            self._publish(QuestionExpired(waiting.question.id, tuple(waiting.ids)))
+        log.warning("%d questions waited too long and were not answered on air", len(expired))
 
     async def _air(self, line: Line) -> Line | None:
         """Screen, synthesize and queue one line; returns the line as queued, or None.

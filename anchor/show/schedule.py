@@ -183,7 +183,9 @@ _Start = tuple[Loc, dt.time | None, str | None]
 
 
 def _references(schedule: Schedule) -> tuple[list[tuple[Loc, str]], list[_Start]]:
-    ids = [(("segments", i, "id"), segment.id) for i, segment in enumerate(schedule.segments)]
+    ids: list[tuple[Loc, str]] = [
+        (("segments", i, "id"), segment.id) for i, segment in enumerate(schedule.segments)
+    ]
     starts: list[_Start] = [
         (("timetable", i), entry.at, entry.segment) for i, entry in enumerate(schedule.timetable)
     ]
@@ -202,13 +204,13 @@ def _reference_problems(
         else:
             first_id[segment_id] = loc
     first_at: dict[dt.time, Loc] = {}
-    for loc, at, segment_id in starts:
+    for loc, at, named in starts:
         if at is not None and at in first_at:
             yield (*loc, "at"), f"{at:%H:%M} is already taken by timetable.{first_at[at][1]}"
         elif at is not None:
             first_at[at] = loc
-        if segment_id is not None and segment_id not in first_id:
-            yield (*loc, "segment"), _unknown_segment(segment_id, list(first_id))
+        if named is not None and named not in first_id:
+            yield (*loc, "segment"), _unknown_segment(named, list(first_id))
 
 
 def _unknown_segment(segment_id: str, known: list[str]) -> str:

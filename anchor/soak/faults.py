@@ -20,10 +20,9 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:
-    from anchor.soak.runner import SoakContext
+from anchor.soak.context import SoakContext, present
 
 log = logging.getLogger(__name__)
 
@@ -96,19 +95,21 @@ def _no_obs(ctx: SoakContext) -> str | None:
 
 
 async def _kill_obs(ctx: SoakContext, result: FaultResult) -> None:
-    await asyncio.to_thread(ctx.obs.kill)
+    obs = present(ctx.obs, "OBS")
+    await asyncio.to_thread(obs.kill)
     await ctx.wait_until(lambda: not ctx.channel.gauges().get("obs_connected"), 30)
     result.detail["engine_saw_obs_gone"] = not ctx.channel.gauges().get("obs_connected")
-    await asyncio.to_thread(ctx.obs.start)
+    await asyncio.to_thread(obs.start)
 
 
 async def _obs_back(ctx: SoakContext, result: FaultResult) -> bool:
     if not ctx.channel.gauges().get("obs_connected"):
         return False
-    scenes = await asyncio.to_thread(ctx.obs.request, "GetSceneList")
+    scenes = await asyncio.to_thread(present(ctx.obs, "OBS").request, "GetSceneList")
     names = {scene["sceneName"] for scene in scenes.get("scenes", [])}
-    result.detail["scene_rebuilt"] = ctx.config.obs.scene in names
-    return result.detail["scene_rebuilt"]
+    rebuilt = ctx.config.obs.scene in names
+    result.detail["scene_rebuilt"] = rebuilt
+    return rebuilt
 
 
 # --- broker killed and restarted -------------------------------------------------------------
@@ -164,7 +165,8 @@ async def _fail_voice(ctx: SoakContext, result: FaultResult) -> None:
 
     The first question is asked at once; the next one after the chain's retry time, so its
     sentence probes the still-failing server. Every question must still be read out."""
-    chain, tts, detail = ctx.channel.voice, ctx.tts, result.detail
+    chain = present(ctx.channel.voice, "the voice chain")
+    tts, detail = present(ctx.tts, "the TTS stand-in"), result.detail
     primary = chain.health[0]
     before = (chain.fallbacks, primary.failures, tts.refused, ctx.audience.spoken)
     underruns = ctx.channel.gauges().get("underrun_frames", 0)
@@ -177,7 +179,7 @@ async def _fail_voice(ctx: SoakContext, result: FaultResult) -> None:
         question_id = await ctx.audience.ask_probe(f"voice-{index}", text)
         if question_id is not None:
             asked.append(question_id)
-            await ctx.wait_until(lambda q=question_id: q in ctx.audience.aired_questions, 60)
+            await ctx.wait_aired(question_id, 60)
     detail["questions_while_failing"] = len(asked)
     detail["read_out_while_failing"] = sum(q in ctx.audience.aired_questions for q in asked)
     detail["server_refusals"] = tts.refused - before[2]
@@ -204,12 +206,12 @@ async def _voice_back(ctx: SoakContext, result: FaultResult) -> bool:
     spoken sentences the server really answered since the repair. Whenever the chain is due
     to probe the server, a new question is asked (one at a time), since a line the cache
     holds never reaches the server."""
-    detail, tts = result.detail, ctx.tts
+    detail, tts = result.detail, present(ctx.tts, "the TTS stand-in")
     unseen = _outage_unseen(detail)
     if unseen:
         result.reason = unseen
         return False
-    primary = ctx.channel.voice.health[0]
+    primary = present(ctx.channel.voice, "the voice chain").health[0]
     mark = detail["mark"]
     served = tts.served - mark["served"]
     if primary.up and primary.successes > mark["successes"] and served > 0:
@@ -249,16 +251,19 @@ def _no_llm(ctx: SoakContext) -> str | None:
 
 
 async def _hang_llm(ctx: SoakContext, result: FaultResult) -> None:
-    ctx.llm.hanging = True
+    llm = present(ctx.llm, "the LLM stand-in")
+    llm.hanging = True
     mark = len(ctx.audience.answers)
     probe = await ctx.audience.ask_probe("llm", text="工会会员有哪些权益？")
     result.detail["probe_question"] = probe
     # While it hangs, the probe must still be answered on air, from the knowledge base.
-    answered = await ctx.wait_until(lambda: ctx.audience.answer_for(probe) is not None, 90)
+    answered = probe is not None and await ctx.wait_until(
+        lambda: ctx.audience.answer_for(probe) is not None, 90
+    )
     during = [a["source"] for a in ctx.audience.answers[mark:]]
     result.detail["sources_while_hanging"] = sorted(set(during))
     result.detail["probe_answered_while_hanging"] = answered
-    ctx.llm.hanging = False
+    llm.hanging = False
     result.detail["mark"] = len(ctx.audience.answers)
 
 
@@ -282,7 +287,7 @@ def _no_small_disk(ctx: SoakContext) -> str | None:
 
 
 async def _fill_disk(ctx: SoakContext, result: FaultResult) -> None:
-    record_dir = Path(ctx.obs.record_dir)
+    record_dir = Path(present(ctx.obs, "OBS").record_dir)
     await ctx.wait_until(lambda: _recording(ctx), 10)
     result.detail["recording_before"] = _recording(ctx)
     filler = record_dir / "filler.bin"
@@ -298,7 +303,7 @@ async def _recording_again(ctx: SoakContext, result: FaultResult) -> bool:
 
 def _recording(ctx: SoakContext) -> bool:
     with contextlib.suppress(Exception):
-        return bool(ctx.obs.request("GetRecordStatus").get("outputActive"))
+        return bool(present(ctx.obs, "OBS").request("GetRecordStatus").get("outputActive"))
     return False
 
 

@@ -143,6 +143,7 @@ def plot(samples: list[dict[str, Any]], out: Path) -> None:
         "RGB", (PANEL_W + 2 * MARGIN, len(panels) * (PANEL_H + MARGIN) + MARGIN), "white"
     )
     draw = ImageDraw.Draw(image)
+    font: ImageFont.FreeTypeFont | ImageFont.ImageFont
     try:
         font = ImageFont.truetype(FONT, 14)
     except OSError:
@@ -167,7 +168,14 @@ def _speeds(samples: list[dict[str, Any]]) -> list[float]:
     return speeds
 
 
-def _panel(draw, font, origin, title, xs, ys) -> None:
+def _panel(
+    draw: ImageDraw.ImageDraw,
+    font: ImageFont.FreeTypeFont | ImageFont.ImageFont,
+    origin: tuple[int, int],
+    title: str,
+    xs: list[float],
+    ys: list[float],
+) -> None:
     left, top = origin
     right, bottom = left + PANEL_W, top + PANEL_H
     draw.rectangle((left, top, right, bottom), outline="black")

@@ -14,12 +14,10 @@ import contextlib
 import logging
 import os
 import shutil
-import sqlite3
 import sys
 import tempfile
 import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -27,10 +25,12 @@ from typing import Any
 from anchor.config import Config, load_config
 from anchor.daemon import Channel, RunOptions
 from anchor.harness.mosquitto import Broker
+from anchor.harness.obs_studio import ObsHarnessError, ObsStudio
 from anchor.harness.standins import OpenAiStub, Reply, TtsStandIn
 from anchor.media.output import OutputTarget
 from anchor.show.schedule import load_schedule
 from anchor.soak.audience import Audience
+from anchor.soak.context import SoakContext, stored_questions
 from anchor.soak.faults import FAULTS, FaultResult, mount_tmpfs, run_fault, unmount
 from anchor.soak.sampling import Sampler
 from anchor.soak.stream import analyse
@@ -77,41 +77,6 @@ class SoakPlan:
         return self.hours * 3600
 
 
-@dataclass(slots=True)
-class SoakContext:
-    """What a fault may touch: the channel and the peers around it."""
-
-    channel: Channel
-    config: Config
-    broker: Broker
-    audience: Audience
-    store_path: Path
-    segment_ids: set[str]
-    llm: OpenAiStub | None = None
-    tts: TtsStandIn | None = None
-    obs: Any = None
-    obs_problem: str = ""
-    recordings_problem: str | None = None
-    done: asyncio.Event = field(default_factory=asyncio.Event)
-
-    def stream_s(self) -> float:
-        return float(self.channel.gauges().get("stream_s", 0.0))
-
-    def finished(self) -> bool:
-        return self.done.is_set()
-
-    async def wait_until(self, condition: Callable[[], bool], timeout_s: float) -> bool:
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline and not self.finished():
-            if await asyncio.to_thread(condition):
-                return True
-            await asyncio.sleep(0.2)
-        return False
-
-    async def stored_ids(self) -> set[str]:
-        return {row[0] for row in await asyncio.to_thread(_questions, self.store_path)}
-
-
 async def run_soak(plan: SoakPlan, workdir: Path | None = None) -> dict[str, Any]:
     """Run the plan; the report as a dict (also written to plan.report_dir when given)."""
     own_workdir = workdir is None
@@ -120,7 +85,8 @@ async def run_soak(plan: SoakPlan, workdir: Path | None = None) -> dict[str, Any
     stream_file = workdir / "soak.ts"
     broker = Broker(workdir / "mosquitto")
     broker.start()
-    obs, obs_problem, recordings_problem = None, "", None
+    obs: ObsStudio | None = None
+    obs_problem, recordings_problem = "", None
     fault_names = list(FAULTS) if plan.faults == "default" else []
     try:
         if {"obs_killed", "recordings_disk_full"} & set(fault_names):
@@ -159,7 +125,7 @@ async def _air(
     broker: Broker,
     llm: OpenAiStub,
     tts: TtsStandIn,
-    obs: Any,
+    obs: ObsStudio | None,
     stream_file: Path,
     fault_names: list[str],
     workdir: Path,
@@ -247,7 +213,7 @@ async def _inject(
         while pending:
             name = pending[0]
             at = plan.start_at_s + FAULT_AT[name] * plan.duration_s
-            await ctx.wait_until(lambda at=at: ctx.stream_s() >= at, float("inf"))
+            await ctx.wait_for_stream_time(at)
             if ctx.finished():
                 break
             result = FaultResult(name, FAULTS[name].what)
@@ -290,9 +256,7 @@ def _warmup(plan: SoakPlan) -> float:
     return min(1800.0, plan.duration_s * 0.2)
 
 
-async def _start_obs(workdir: Path, plan: SoakPlan) -> tuple[Any, str, str | None]:
-    from anchor.harness.obs_studio import ObsHarnessError, ObsStudio
-
+async def _start_obs(workdir: Path, plan: SoakPlan) -> tuple[ObsStudio | None, str, str | None]:
     try:
         studio = ObsStudio(workdir, width=plan.width, height=plan.height)
     except ObsHarnessError as exc:
@@ -312,7 +276,7 @@ def _write_config(
     broker: Broker,
     llm_url: str,
     tts_url: str,
-    obs: Any,
+    obs: ObsStudio | None,
     stream_file: Path,
 ) -> Config:
     voices_dir = _write_voices(workdir / "voices", tts_url)
@@ -370,18 +334,10 @@ def _write_voices(voices_dir: Path, tts_url: str) -> Path:
     return voices_dir
 
 
-def _questions(store_path: Path) -> list[tuple[str, str]]:
-    db = sqlite3.connect(f"file:{store_path}?mode=ro", uri=True, timeout=5)
-    try:
-        return db.execute("SELECT id, status FROM questions").fetchall()
-    finally:
-        db.close()
-
-
 def _question_check(audience: Audience, store_path: Path) -> dict[str, Any]:
     """Every question the broker acknowledged reached the store, and every accepted one was
     answered (or otherwise settled) by the end."""
-    status = dict(_questions(store_path))
+    status = dict(stored_questions(store_path))
     sent = set(audience.sent)
     never_stored = sorted(sent - set(status))
     unsettled = sorted(q for q in sent if status.get(q) not in FINAL_STATES | {None})

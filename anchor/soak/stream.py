@@ -85,10 +85,10 @@ class StreamReport:
 
     @property
     def duration_s(self) -> float:
-        video = self.last_pts_s.get("video"), self.first_pts_s.get("video")
-        if None in video:
+        last, first = self.last_pts_s.get("video"), self.first_pts_s.get("video")
+        if last is None or first is None:
             return 0.0
-        return video[0] - video[1] + self.video_frame_s
+        return last - first + self.video_frame_s
 
     @property
     def continuous(self) -> bool:
@@ -114,8 +114,8 @@ def analyse(path: Path) -> StreamReport:
     decode_after_wrap = 0
     with av.open(str(path)) as container:
         video = container.streams.video[0] if container.streams.video else None
-        if video is not None:
-            report.video_frame_s = 1 / float(video.average_rate or video.guessed_rate)
+        if video is not None and (rate := video.average_rate or video.guessed_rate):
+            report.video_frame_s = 1 / float(rate)
         for stream in container.streams:
             if stream.type in ("video", "audio"):
                 tracks[stream.index] = StreamTrack(stream.type, _expected_step(stream))
@@ -141,11 +141,11 @@ def analyse(path: Path) -> StreamReport:
                 decode_after_wrap = 2
             elif decode_after_wrap:
                 decode_after_wrap -= 1
-                if not decode_after_wrap:
+                if not decode_after_wrap and video is not None:
                     packets = [*previous_gop, *gop]
                     _decode_around_wrap(video, packets, report.wrap_checks[-1], tracks[video.index])
     for track in tracks.values():
-        if track.first_pts is None:
+        if track.first_pts is None or track.last_pts is None:
             continue
         report.packets[track.kind] = track.packets
         report.first_pts_s[track.kind] = track.first_pts / TS_CLOCK
@@ -160,9 +160,9 @@ def analyse(path: Path) -> StreamReport:
 
 
 def _expected_step(stream: av.stream.Stream) -> int | None:
-    if stream.type == "video" and stream.average_rate:
+    if isinstance(stream, av.video.stream.VideoStream) and stream.average_rate:
         return round(TS_CLOCK / float(stream.average_rate))
-    if stream.type == "audio" and stream.codec_context.sample_rate:
+    if isinstance(stream, av.audio.stream.AudioStream) and stream.codec_context.sample_rate:
         frame = stream.codec_context.frame_size or 1024
         return round(frame * TS_CLOCK / stream.codec_context.sample_rate)
     return None
@@ -199,20 +199,25 @@ def _decode_around_wrap(
     """Decode the group of pictures that spans the wrap with a fresh decoder: the frames on
     both sides must come out, with pictures (not grey concealment)."""
     decoder = av.CodecContext.create(stream.codec_context.name, "r")
+    if not isinstance(decoder, av.VideoCodecContext):
+        return
     frames = []
     for packet in gop:
         frames.extend(decoder.decode(packet))
     frames.extend(decoder.decode(None))
     check.decoded = len(frames)
     wrap_tick = check.at_s * TS_CLOCK
-    before = [f for f in frames if f.pts is not None and _unwrapped(f.pts, track) < wrap_tick]
-    after = [f for f in frames if f.pts is not None and _unwrapped(f.pts, track) >= wrap_tick]
+    timed = [(_unwrapped(f.pts, track), f) for f in frames if f.pts is not None]
+    before = [(pts, frame) for pts, frame in timed if pts < wrap_tick]
+    after = [(pts, frame) for pts, frame in timed if pts >= wrap_tick]
     if before:
-        check.frame_before_pts_s = _unwrapped(before[-1].pts, track) / TS_CLOCK
-        check.luma_before = float(np.mean(before[-1].to_ndarray(format="gray")))
+        pts, frame = before[-1]
+        check.frame_before_pts_s = pts / TS_CLOCK
+        check.luma_before = float(np.mean(frame.to_ndarray(format="gray")))
     if after:
-        check.frame_after_pts_s = _unwrapped(after[0].pts, track) / TS_CLOCK
-        check.luma_after = float(np.mean(after[0].to_ndarray(format="gray")))
+        pts, frame = after[0]
+        check.frame_after_pts_s = pts / TS_CLOCK
+        check.luma_after = float(np.mean(frame.to_ndarray(format="gray")))
 
 
 def _unwrapped(pts: int, track: StreamTrack) -> int:

@@ -108,7 +108,7 @@ class EdgeVoice(Voice):
     def _voice_for(self, language: str) -> str:
         return voice_for_language(self._voices, language, self._default_language, "edge-tts")
 
-    async def _fetch(self, text: str, voice_id: str) -> tuple[bytes, list[dict[str, Any]]]:
+    async def _fetch(self, text: str, voice_id: str) -> tuple[bytes, list[Mapping[str, Any]]]:
         try:
             import edge_tts
             import edge_tts.communicate
@@ -128,7 +128,7 @@ class EdgeVoice(Voice):
         except (TypeError, ValueError) as exc:
             raise SpeechError(f"edge-tts refused the settings: {exc}") from exc
         audio = bytearray()
-        boundaries: list[dict[str, Any]] = []
+        boundaries: list[Mapping[str, Any]] = []
         try:
             async with (
                 _service_url(edge_tts, self._endpoint),
@@ -170,14 +170,14 @@ async def _service_url(edge_tts: Any, endpoint: str | None) -> AsyncIterator[Non
             module.WSS_URL = previous
 
 
-def _speech_audio(mp3: bytes, boundaries: list[dict[str, Any]], language: str) -> SpeechAudio:
+def _speech_audio(mp3: bytes, boundaries: list[Mapping[str, Any]], language: str) -> SpeechAudio:
     """Decoded samples, word timings, and the lip shapes those words imply."""
     pcm, rate = decode_audio(mp3, "mp3")
     timings = _word_timings(boundaries)
     return SpeechAudio(pcm, rate, timings=timings, cues=cues_from_words(timings, language))
 
 
-def _word_timings(boundaries: list[dict[str, Any]]) -> tuple[WordTiming, ...]:
+def _word_timings(boundaries: list[Mapping[str, Any]]) -> tuple[WordTiming, ...]:
     timings = []
     for boundary in boundaries:
         start = boundary["offset"] / TICKS_PER_SECOND

@@ -11,6 +11,11 @@ starts after the library was initialised in the same process. So the engine live
 process of its own: the voice's one worker thread sends it a sentence and waits (bounded) for
 the samples and events, and a child that dies or hangs is killed and started afresh on the
 next sentence, while the daemon keeps its own process clean.
+
+The child is in the daemon's process group, so a Ctrl-C in a terminal reaches it too. The
+daemon owns shutdown (the sentence on air finishes, then the voice closes and stops the
+child), so the child ignores SIGINT: it is started with SIGINT blocked and ignores it before
+anything else runs, as CPython's own multiprocessing resource tracker does.
 """
 
 from __future__ import annotations
@@ -20,7 +25,8 @@ import ctypes
 import ctypes.util
 import logging
 import multiprocessing
-from collections.abc import Mapping
+import signal
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from typing import Any
@@ -49,6 +55,10 @@ _BUFFER_MS = 200
 # child is taken to be hung.
 _SENTENCE_TIMEOUT_S = 30.0
 _START_TIMEOUT_S = 20.0
+_IGNORED_SIGNALS = {signal.SIGINT}  # the daemon's to handle: see the module docstring
+
+# What the child sends: ("ready", sample rate), ("ok", a _Take) or ("error", a message).
+_Reply = tuple[str, object]
 
 
 class _EventId(ctypes.Union):
@@ -121,7 +131,8 @@ class _Child:
         context = multiprocessing.get_context("spawn")
         ours, theirs = context.Pipe()
         process = context.Process(target=_serve, args=(theirs,), name="anchor-espeak", daemon=True)
-        process.start()
+        with _signals_blocked(_IGNORED_SIGNALS):
+            process.start()
         theirs.close()
         child = cls(process, ours)
         reply = child._receive(_START_TIMEOUT_S)
@@ -145,9 +156,10 @@ class _Child:
         if reply is None:
             self.stop()
             return None
-        if reply[0] == "error":
-            raise SpeechError(reply[1])
-        return reply[1]
+        kind, payload = reply
+        if kind != "ok" or not isinstance(payload, _Take):
+            raise SpeechError(str(payload))
+        return payload
 
     def stop(self) -> None:
         """Ask the child to exit; kill it if it does not."""
@@ -159,18 +171,37 @@ class _Child:
             self._process.join(timeout=2.0)
         self._conn.close()
 
-    def _receive(self, timeout: float):
+    def _receive(self, timeout: float) -> _Reply | None:
         try:
             if not self._conn.poll(timeout):
                 log.error("espeak-ng gave no answer in %.0f s", timeout)
                 return None
-            return self._conn.recv()
+            reply: _Reply = self._conn.recv()
+            return reply
         except (EOFError, OSError):
             return None
 
 
+@contextlib.contextmanager
+def _signals_blocked(signals: set[signal.Signals]) -> Iterator[None]:
+    """Block `signals` on this thread meanwhile: a process started here inherits the mask, so
+    a Ctrl-C while it imports waits for `_serve` to ignore it instead of interrupting it."""
+    if not hasattr(signal, "pthread_sigmask"):  # Windows: no signal masks, no process groups
+        yield
+        return
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, signals)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+
+
 def _serve(conn: Connection) -> None:
     """The child process: one engine, one sentence at a time, until told to stop."""
+    for signum in _IGNORED_SIGNALS:
+        signal.signal(signum, signal.SIG_IGN)
+    if hasattr(signal, "pthread_sigmask"):
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, _IGNORED_SIGNALS)  # what arrived is dropped
     try:
         engine = _Engine.start()
     except SpeechError as exc:
@@ -185,6 +216,7 @@ def _serve(conn: Connection) -> None:
         if request is None:
             return
         text, voice, settings = request
+        reply: _Reply
         try:
             reply = ("ok", engine.speak(text, voice, settings))
         except SpeechError as exc:

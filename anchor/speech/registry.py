@@ -41,8 +41,10 @@ def create_voice(profile: Any) -> Voice:
         known = ", ".join(sorted(ENGINES))
         raise ValueError(f"unknown speech engine {engine!r} (known: {known})")
     module_name, class_name = target.split(":")
-    voice_class = getattr(importlib.import_module(module_name), class_name)
-    return voice_class.from_profile(profile)
+    voice = getattr(importlib.import_module(module_name), class_name).from_profile(profile)
+    if not isinstance(voice, Voice):
+        raise TypeError(f"{target} built a {type(voice).__name__}, not a Voice")
+    return voice
 
 
 async def build_voice(

@@ -15,9 +15,11 @@ What is kept about a viewer: the platform user name (to follow up and to rate-li
 both the original and the masked question. The original text is needed by union staff to
 follow up on a question the host could not answer, and the database never leaves the
 union's own machine; everything that goes out (answers topic, speech, captions) uses
-``masked_text`` only. Questions are never deleted here (staff decide what to keep); the
-as-run log, which grows with every sentence aired, is trimmed with `Store.prune`. A small
-key-value ``state`` table keeps what the engine needs across a restart (the schedule position).
+``masked_text`` only. Nothing is kept for ever: `Store.prune` deletes as-run rows and
+finished questions older than the retention period (`anchor.store.retention` calls it on a
+timer), so a channel that runs for months keeps a file of bounded size and viewers' words
+are not held longer than the union decided. A small key-value ``state`` table keeps what the
+engine needs across a restart (the schedule position).
 
 Exported CSV is UTF-8 with a byte-order mark, because Excel on Windows otherwise reads the
 file as the local code page and shows Chinese as mojibake; times are ISO 8601 in the
@@ -51,8 +53,30 @@ SCHEMA_VERSION = 2
 MAX_IN_FLIGHT = 64
 BUSY_TIMEOUT_SECONDS = 5.0
 STATUSES = ("pending", "answering", "answered", "fallback", "rejected", "expired", "merged")
+# Statuses a question never leaves; only these are pruned. A status added later is kept
+# until it is listed here.
+FINISHED = ("answered", "fallback", "rejected", "expired", "merged")
+DAY_SECONDS = 86400.0
 
 _CHUNK_ROWS = 500
+_FINISHED_SQL = ", ".join(f"'{s}'" for s in FINISHED)
+# One chunk each. A question merged into one still waiting is kept with it: the desk moves
+# it to answering and answered along with the question it joined.
+_PRUNE_AS_RUN = """
+    DELETE FROM as_run WHERE rowid IN
+        (SELECT rowid FROM as_run WHERE aired_at < :cutoff LIMIT :chunk)
+"""
+_PRUNE_QUESTIONS = f"""
+    DELETE FROM questions WHERE rowid IN (
+        SELECT rowid FROM questions AS q
+        WHERE status IN ({_FINISHED_SQL}) AND received_at < :cutoff AND updated_at < :cutoff
+            AND NOT EXISTS (
+                SELECT 1 FROM questions AS joined
+                WHERE joined.id = q.merged_into AND joined.status IN ('pending', 'answering')
+            )
+        LIMIT :chunk
+    )
+"""
 _WAL_LIMIT_BYTES = 64 * 1024 * 1024
 _FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 _T = TypeVar("_T")
@@ -115,6 +139,14 @@ class UnknownQuestion(StoreError, LookupError):
 
 
 @dataclass(frozen=True, slots=True)
+class Pruned:
+    """What one `Store.prune` deleted: as-run rows and finished questions."""
+
+    as_run: int
+    questions: int
+
+
+@dataclass(frozen=True, slots=True)
 class StoredQuestion:
     """A question as recorded: ``text`` is the original (staff only), ``masked_text`` airs."""
 
@@ -137,18 +169,27 @@ class Store:
     """One SQLite file, one owned thread, awaited from the event loop.
 
     Build with ``await Store.open(path)``; finish with ``await store.close()`` (or use
-    ``async with``). Calls after close raise StoreError.
+    ``async with``). Calls after close raise StoreError. ``clock`` is the wall clock behind
+    ``updated_at`` and the pruning cutoff (tests pass their own).
     """
 
-    def __init__(self, path: Path, executor: ThreadPoolExecutor, db: sqlite3.Connection) -> None:
+    def __init__(
+        self,
+        path: Path,
+        executor: ThreadPoolExecutor,
+        db: sqlite3.Connection,
+        *,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self._path = path
         self._executor = executor
         self._db = db
+        self._clock = clock
         self._slots = asyncio.Semaphore(MAX_IN_FLIGHT)
         self._closed = False
 
     @classmethod
-    async def open(cls, path: Path) -> Store:
+    async def open(cls, path: Path, *, clock: Callable[[], float] = time.time) -> Store:
         """Open (or create) the database, creating its folder and bringing the schema up to date."""
         executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="store-sqlite")
         loop = asyncio.get_running_loop()
@@ -157,7 +198,7 @@ class Store:
         except BaseException:
             executor.shutdown(wait=False)
             raise
-        return cls(path, executor, db)
+        return cls(path, executor, db, clock=clock)
 
     @property
     def path(self) -> Path:
@@ -194,7 +235,7 @@ class Store:
                     reason,
                     q.sent_at,
                     q.received_at,
-                    time.time(),
+                    self._clock(),
                     merged_into,
                 ),
             )
@@ -241,7 +282,7 @@ class Store:
             cursor = db.execute(
                 "UPDATE questions SET status = ?, reason = ?,"
                 " merged_into = coalesce(?, merged_into), updated_at = ? WHERE id = ?",
-                (status, reason, merged_into, time.time(), question_id),
+                (status, reason, merged_into, self._clock(), question_id),
             )
             self._found(cursor, question_id)
 
@@ -261,7 +302,7 @@ class Store:
             cursor = db.execute(
                 "UPDATE questions SET answer = ?, source = ?, aired_at = ?, status = ?,"
                 " reason = NULL, updated_at = ? WHERE id = ?",
-                (answer, source, aired_at, status, time.time(), question_id),
+                (answer, source, aired_at, status, self._clock(), question_id),
             )
             self._found(cursor, question_id)
 
@@ -278,7 +319,7 @@ class Store:
             return db.execute(
                 "UPDATE questions SET status = 'pending', updated_at = ?"
                 " WHERE status = 'answering'",
-                (time.time(),),
+                (self._clock(),),
             ).rowcount
 
         return await self._run(update)
@@ -320,7 +361,7 @@ class Store:
                 "INSERT INTO state (key, value, updated_at) VALUES (?, ?, ?)"
                 " ON CONFLICT (key) DO UPDATE SET value = excluded.value,"
                 " updated_at = excluded.updated_at",
-                (key, value, time.time()),
+                (key, value, self._clock()),
             )
 
         await self._run(upsert)
@@ -336,24 +377,32 @@ class Store:
 
         return await self._run(select)
 
-    async def prune(self, older_than_days: float, *, now: float | None = None) -> int:
-        """Delete as-run rows aired more than ``older_than_days`` ago; how many went.
+    async def prune(self, older_than_days: float, *, now: float | None = None) -> Pruned:
+        """Delete as-run rows and finished questions older than ``older_than_days``.
 
-        Deletes in chunks, so questions arriving meanwhile are stored between two chunks.
+        An as-run row goes when it aired before the cutoff; a question when its status is
+        one of FINISHED and it was both received and last changed before the cutoff (a
+        question that waited out a long stop and was answered today stays the full period).
+        Pending and answering questions stay whatever their age. Each call on the store
+        thread deletes at most `_CHUNK_ROWS` rows in its own transaction, so the thread is
+        never held for long and a question arriving meanwhile is stored between two chunks.
         """
         if older_than_days < 0:
             raise ValueError(f"older_than_days must not be negative, got {older_than_days}")
-        cutoff = (time.time() if now is None else now) - older_than_days * 86400.0
+        cutoff = (self._clock() if now is None else now) - older_than_days * DAY_SECONDS
+        as_run = await self._delete_in_chunks(_PRUNE_AS_RUN, cutoff)
+        questions = await self._delete_in_chunks(_PRUNE_QUESTIONS, cutoff)
+        return Pruned(as_run=as_run, questions=questions)
+
+    async def _delete_in_chunks(self, statement: str, cutoff: float) -> int:
+        """Run a ``:cutoff``/``:chunk`` DELETE until it finds nothing more; rows deleted."""
+        parameters = {"cutoff": cutoff, "chunk": _CHUNK_ROWS}
 
         def delete_chunk(db: sqlite3.Connection) -> int:
-            return db.execute(
-                "DELETE FROM as_run WHERE rowid IN"
-                " (SELECT rowid FROM as_run WHERE aired_at < ? LIMIT ?)",
-                (cutoff, _CHUNK_ROWS),
-            ).rowcount
+            return db.execute(statement, parameters).rowcount
 
         total = 0
-        while (deleted := await self._run(delete_chunk)) > 0:
+        while (deleted := await self._run(delete_chunk, what="cannot prune")) > 0:
             total += deleted
         return total
 
@@ -520,7 +569,8 @@ def _csv_sink(out: Path | str | TextIO, *, fresh: bool) -> Iterator[TextIO]:
         yield out
         out.flush()
         return
-    mode, encoding = ("w", "utf-8-sig") if fresh else ("a", "utf-8")
+    mode: Literal["w", "a"] = "w" if fresh else "a"
+    encoding = "utf-8-sig" if fresh else "utf-8"
     try:
         with Path(out).open(mode, encoding=encoding, newline="") as stream:
             yield stream

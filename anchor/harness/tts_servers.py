@@ -1,5 +1,11 @@
-"""Real TTS servers on loopback for the voice tests: an Edge read-aloud stand-in (websocket)
-and a plain HTTP TTS server whose behaviour a test can switch (working, failing, stalled)."""
+"""TTS servers on loopback that answer with a test tone: fast, and switchable into failure.
+
+`edge_stand_in` speaks enough of Edge's read-aloud websocket protocol for the Edge voice;
+`http_tts` is a plain HTTP TTS server that answers WAV or raw 16-bit PCM, and fails or stalls
+when told to. Unlike `standins.TtsStandIn`, which speaks real sentences with espeak-ng, these
+answer every request with a tone as long as the text, so a voice test learns what its client
+sent and how it coped without waiting for a synthesizer.
+"""
 
 from __future__ import annotations
 
@@ -7,9 +13,10 @@ import contextlib
 import io
 import json
 import threading
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Mapping
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import av
@@ -18,7 +25,8 @@ from websockets.asyncio.server import ServerConnection, serve
 
 from anchor.harness.standins import encode_wav
 
-TICKS = 10_000_000
+TICKS = 10_000_000  # Edge's offsets and durations are in 100 ns ticks
+MP3_FRAME = 1152  # samples per MPEG audio frame
 
 
 def tone(rate: int, seconds: float, freq: float = 220.0, amplitude: float = 0.5) -> np.ndarray:
@@ -32,9 +40,9 @@ def encode_mp3(pcm: np.ndarray, rate: int) -> bytes:
     buffer = io.BytesIO()
     with av.open(buffer, "w", format="mp3") as output:
         stream = output.add_stream("libmp3lame", rate=rate, layout="mono")
-        for start in range(0, len(pcm), 1152):
+        for start in range(0, len(pcm), MP3_FRAME):
             frame = av.AudioFrame.from_ndarray(
-                pcm[start : start + 1152].reshape(1, -1), format="flt", layout="mono"
+                pcm[start : start + MP3_FRAME].reshape(1, -1), format="flt", layout="mono"
             )
             frame.sample_rate = rate
             for packet in stream.encode(frame):
@@ -61,7 +69,7 @@ class EdgeStandIn:
     async def _handle(self, connection: ServerConnection) -> None:
         config = await connection.recv()
         ssml = await connection.recv()
-        self.requests.append(f"{config}\n{ssml}")
+        self.requests.append(f"{config!s}\n{ssml!s}")
         if self.stall:
             await connection.wait_closed()
             return
@@ -122,16 +130,19 @@ class HttpTts:
     format: str = "wav"
     rate: int = 16000
     stall_seconds: float = 5.0
-    requests: list[dict] = field(default_factory=list)
+    requests: list[dict[str, Any]] = field(default_factory=list)
     url: str = ""
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def answer(self, method: str, path: str, body: bytes, headers: dict) -> tuple[int, bytes]:
+    def answer(
+        self, method: str, path: str, body: bytes, headers: Mapping[str, str]
+    ) -> tuple[int, bytes]:
         parts = urlsplit(path)
+        query = {k: v[0] for k, v in parse_qs(parts.query).items()}
         request = {
             "method": method,
             "path": parts.path,
-            "query": {k: v[0] for k, v in parse_qs(parts.query).items()},
+            "query": query,
             "body": body.decode("utf-8", "replace"),
             "authorization": headers.get("Authorization"),
         }
@@ -142,7 +153,7 @@ class HttpTts:
             return 500, b"synthesis backend exploded: CUDA out of memory"
         if mode == "stall":
             threading.Event().wait(self.stall_seconds)
-        text = request["query"].get("text") or body.decode("utf-8", "replace")
+        text = query.get("text") or body.decode("utf-8", "replace")
         pcm = tone(self.rate, 0.3 + 0.05 * len(text))
         if self.format == "pcm16":
             return 200, (pcm * 32767).astype("<i2").tobytes()
@@ -150,8 +161,11 @@ class HttpTts:
 
 
 @contextlib.contextmanager
-def http_tts(**settings) -> Iterator[HttpTts]:
-    tts = HttpTts(**settings)
+def http_tts(
+    *, mode: str = "ok", format: str = "wav", rate: int = 16000, stall_seconds: float = 5.0
+) -> Iterator[HttpTts]:
+    """The server on a free loopback port (its ``url`` ends in /tts) while the block runs."""
+    tts = HttpTts(mode=mode, format=format, rate=rate, stall_seconds=stall_seconds)
 
     class Handler(BaseHTTPRequestHandler):
         def _reply(self, method: str) -> None:
@@ -170,7 +184,7 @@ def http_tts(**settings) -> Iterator[HttpTts]:
         def do_POST(self) -> None:
             self._reply("POST")
 
-        def log_message(self, *args) -> None:
+        def log_message(self, format: str, *args: Any) -> None:
             return None
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)

@@ -1,0 +1,108 @@
+"""Building a channel's parts from its config: each builder takes what it needs and no more.
+
+The daemon decides the order and owns the parts; here is only how each one is made: where the
+speech cache lives, which encoder a destination gets, what OBS's Media Source opens.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from anchor.avatar.loader import load_pack
+from anchor.avatar.renderer import AvatarRenderer
+from anchor.config import Config, secret_from_env
+from anchor.links.mqtt import MqttLink
+from anchor.media.clock import MediaClock
+from anchor.media.encoder import EncoderSettings, ReconnectingEncoder, StreamEncoder
+from anchor.media.output import OutputTarget
+from anchor.obs.controller import ObsController
+from anchor.redact import redact_url
+from anchor.speech.cache import SynthesisCache
+from anchor.speech.chain import VoiceChain
+from anchor.speech.registry import build_voice
+from anchor.speech.speaker import Speaker
+
+
+def link(config: Config, status: Callable[[], dict[str, Any]]) -> MqttLink | None:
+    """The broker link, or None when the config names no broker."""
+    mqtt = config.mqtt
+    if not mqtt.host:
+        return None
+    return MqttLink(
+        mqtt, config.channel, password=secret_from_env(mqtt.password_env), status=status
+    )
+
+
+def obs(config: Config, output: OutputTarget) -> ObsController | None:
+    settings = config.obs
+    if not settings.enabled:
+        return None
+    return ObsController(
+        settings,
+        password=secret_from_env(settings.password_env),
+        media_url=media_url_for_obs(config, output),
+    )
+
+
+def media_url_for_obs(config: Config, output: OutputTarget) -> str:
+    """What OBS's Media Source opens: the engine's own UDP destination without its options,
+    unless the config names it (an SRT listener, another machine)."""
+    if config.obs.media_url:
+        return config.obs.media_url
+    url = output.url
+    return url.split("?", 1)[0] if url.startswith("udp://") else url
+
+
+def speech_cache(config: Config) -> SynthesisCache | None:
+    """Sentences already synthesized, kept next to the store unless the config says where."""
+    speech = config.speech
+    if speech.cache_max_mb == 0:
+        return None
+    directory = speech.cache_dir or Path(config.store.path).parent / "speech-cache"
+    return SynthesisCache(directory, speech.cache_max_mb * 1024 * 1024)
+
+
+async def voice(config: Config, cache: SynthesisCache | None) -> VoiceChain:
+    """The configured voice and its fallbacks; raises ConfigError naming the profile's file."""
+    return await build_voice(
+        config.voices_dir, config.voice, cache, retry_after=config.speech.voice_retry_seconds
+    )
+
+
+def speaker(config: Config, voice: VoiceChain) -> Speaker:
+    speech = config.speech
+    return Speaker(
+        voice,
+        sample_rate=config.audio.sample_rate,
+        sentence_gap=speech.sentence_gap,
+        max_sentence_seconds=speech.max_sentence_seconds,
+    )
+
+
+def renderer(config: Config) -> AvatarRenderer:
+    """Blocking (decodes and precomposes the pack's images): call it off the event loop."""
+    pack = load_pack(Path(config.avatars_dir) / config.avatar)
+    return AvatarRenderer(
+        pack,
+        config.video.width,
+        config.video.height,
+        fps=config.video.fps,
+        caption_font=str(config.captions.font) if config.captions.font else None,
+        captions=config.captions.enabled,
+    )
+
+
+def encoder(
+    config: Config, output: OutputTarget, clock: MediaClock
+) -> StreamEncoder | ReconnectingEncoder:
+    """Files fail loudly; a network peer may come and go, so its output reconnects."""
+    settings = EncoderSettings.from_config(config.video, config.audio)
+
+    def make() -> StreamEncoder:
+        return StreamEncoder(output, clock, settings)
+
+    if output.is_file:
+        return make()
+    return ReconnectingEncoder(make, label=redact_url(output.url))

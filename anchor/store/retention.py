@@ -1,0 +1,106 @@
+"""Retention: old rows leave the store on a timer, so a channel that runs for months keeps a
+file of bounded size.
+
+Shortly after start (once the engine has settled) and then every ``store.prune_every_hours``,
+`Store.prune` deletes as-run rows and finished questions older than ``store.retention_days``.
+It works in small chunks on the store's thread, so a question arriving meanwhile waits at
+most one chunk. A prune that fails (a full disk, a locked or damaged file) is logged and
+tried again at the next interval: a missed prune costs some disk, a stopped show costs the
+channel.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from typing import Protocol
+
+from anchor.config import StoreConfig
+from anchor.store.database import Pruned, StoreError
+
+log = logging.getLogger(__name__)
+
+FIRST_PRUNE_AFTER_SECONDS = 60.0
+HOUR_SECONDS = 3600.0
+
+
+class Prunable(Protocol):
+    """What retention needs of the store: `Store` itself, or a fake in tests."""
+
+    async def prune(self, older_than_days: float, *, now: float | None = None) -> Pruned: ...
+
+
+class Retention:
+    """Prunes the store for ever; the owner runs `run` as a named task and cancels it at stop.
+
+    A cancel during a prune is safe: each chunk is its own transaction, and the next start
+    carries on where this one stopped. ``wall_clock`` sets the cutoff (the store's times are
+    wall-clock times); the interval is paced on the event loop's monotonic clock, so a
+    changed system time neither skips nor repeats a prune.
+    """
+
+    def __init__(
+        self,
+        store: Prunable,
+        config: StoreConfig,
+        *,
+        first_after_seconds: float = FIRST_PRUNE_AFTER_SECONDS,
+        wall_clock: Callable[[], float] = time.time,
+    ) -> None:
+        if first_after_seconds < 0:
+            raise ValueError(f"first_after_seconds must not be negative, got {first_after_seconds}")
+        self._store = store
+        self._keep_days = config.retention_days
+        self._every_seconds = config.prune_every_hours * HOUR_SECONDS
+        self._first_after = first_after_seconds
+        self._wall_clock = wall_clock
+        self.prunes = 0
+        self.failures = 0
+        self.rows_deleted = 0
+
+    async def run(self) -> None:
+        """Prune after ``first_after_seconds``, then once every interval; never returns."""
+        loop = asyncio.get_running_loop()
+        due = loop.time() + self._first_after
+        while True:
+            await asyncio.sleep(max(0.0, due - loop.time()))
+            await self.prune_once()
+            due += self._every_seconds
+            now = loop.time()
+            if due <= now:  # a prune longer than the interval, or a suspended machine
+                due = now + self._every_seconds  # no burst of prunes to catch up
+
+    async def prune_once(self) -> Pruned | None:
+        """Delete what is past the retention period; what went, or None if the prune failed.
+
+        A failure is logged, never raised: the next interval tries again.
+        """
+        try:
+            pruned = await self._store.prune(self._keep_days, now=self._wall_clock())
+        except Exception as exc:
+            self.failures += 1
+            log.warning(
+                "could not delete store rows older than %d days (next try in %s): %s",
+                self._keep_days,
+                _duration(self._every_seconds),
+                exc,
+                exc_info=not isinstance(exc, StoreError),  # StoreError already says it all
+            )
+            return None
+        self.prunes += 1
+        self.rows_deleted += pruned.as_run + pruned.questions
+        log.info(
+            "deleted %d as-run rows and %d finished questions older than %d days",
+            pruned.as_run,
+            pruned.questions,
+            self._keep_days,
+        )
+        return pruned
+
+
+def _duration(seconds: float) -> str:
+    if seconds >= HOUR_SECONDS:
+        return f"{seconds / HOUR_SECONDS:g} h"
+    return f"{seconds:.3g} s"
