@@ -36,7 +36,6 @@ from __future__ import annotations
 
 import asyncio
 import enum
-import json
 import logging
 import random
 import time
@@ -50,6 +49,7 @@ from paho.mqtt.properties import Properties
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
 from anchor.config import MqttConfig
+from anchor.links.payloads import OFFLINE_STATUS, encode, online_status
 
 log = logging.getLogger(__name__)
 
@@ -62,7 +62,6 @@ CONNECT_TIMEOUT = 10.0  # TCP connect plus CONNACK
 OFFLINE_TIMEOUT = 2.0  # a clean shutdown: the "offline" status ...
 DISCONNECT_TIMEOUT = 1.0  # ... then DISCONNECT
 
-_OFFLINE = {"state": "offline"}
 
 Handler = Callable[[bytes], Awaitable[object]]
 
@@ -288,7 +287,7 @@ class MqttLink:
             protocol=aiomqtt.ProtocolVersion.V5,
             clean_start=False,
             properties=connect_properties,
-            will=aiomqtt.Will(self.status_topic, _encode(_OFFLINE), qos=1, retain=True),
+            will=aiomqtt.Will(self.status_topic, encode(OFFLINE_STATUS), qos=1, retain=True),
             keepalive=self._config.keepalive_seconds,
             timeout=CONNECT_TIMEOUT,
             queue_type=_Inbox,
@@ -347,7 +346,7 @@ class MqttLink:
         """On a clean shutdown say "offline" ourselves: a normal DISCONNECT cancels the will."""
         try:
             async with asyncio.timeout(OFFLINE_TIMEOUT):
-                await client.publish(self.status_topic, _encode(_OFFLINE), qos=1, retain=True)
+                await client.publish(self.status_topic, encode(OFFLINE_STATUS), qos=1, retain=True)
         except (aiomqtt.MqttError, TimeoutError) as exc:
             log.debug("could not publish offline status: %s", exc)
         client.timeout = DISCONNECT_TIMEOUT  # how long leaving the context waits for it
@@ -362,13 +361,13 @@ class MqttLink:
         await self._publish(self.events_topic, payload, qos=0)
 
     async def publish_status(self) -> None:
-        """The retained status: ``status()`` plus ``"state": "online"``."""
+        """The retained status: what ``status()`` says, marked online."""
         try:
             current = dict(self._status())
         except Exception:
             log.exception("status callback failed; publishing the state alone")
             current = {}
-        await self._publish(self.status_topic, {**current, "state": "online"}, qos=1, retain=True)
+        await self._publish(self.status_topic, online_status(current), qos=1, retain=True)
 
     async def keep_status(self, every_s: float) -> None:
         """Refresh the retained status now and then (it is also published on each connect)."""
@@ -384,7 +383,7 @@ class MqttLink:
             log.debug("MQTT not connected; dropped a message for %s", topic)
             return
         try:
-            data = _encode(payload)
+            data = encode(payload)
         except (TypeError, ValueError) as exc:
             log.error("cannot publish to %s: payload is not JSON: %s", topic, exc)
             return
@@ -392,10 +391,6 @@ class MqttLink:
             await client.publish(topic, data, qos=qos, retain=retain, timeout=PUBLISH_TIMEOUT)
         except aiomqtt.MqttError as exc:
             log.debug("MQTT publish to %s dropped: %s", topic, exc)
-
-
-def _encode(payload: dict[str, Any]) -> bytes:
-    return json.dumps(payload, ensure_ascii=False).encode("utf-8")
 
 
 def _stay_cancelled() -> None:

@@ -354,6 +354,18 @@ def answer_payload(event: AnswerAired) -> dict[str, Any]:
     }
 
 
+OFFLINE_STATUS: dict[str, Any] = {"state": "offline"}  # the status topic's last will
+
+
+def encode(payload: dict[str, Any]) -> bytes:
+    """JSON in UTF-8 as it goes on the wire (Chinese stays readable in any MQTT client)."""
+    return json.dumps(payload, ensure_ascii=False).encode("utf-8")
+
+
+def online_status(status: dict[str, Any]) -> dict[str, Any]:
+    return {**status, "state": "online"}
+
+
 def status_payload(
     *,
     channel: str,
