@@ -19,6 +19,8 @@ missing_system_packages() {
   # The broker is needed by the tests and by a channel that takes questions over MQTT.
   { command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ]; } || missing+=(mosquitto)
   command -v mosquitto_pub >/dev/null 2>&1 || missing+=(mosquitto-clients)
+  # Certificates for the broker's TLS tests (and for operators making their own).
+  command -v openssl >/dev/null 2>&1 || missing+=(openssl)
   # OBS Studio (obs-websocket built in) under a virtual screen: the broadcast sink the tests drive.
   command -v obs >/dev/null 2>&1 || missing+=(obs-studio)
   command -v Xvfb >/dev/null 2>&1 || missing+=(xvfb)

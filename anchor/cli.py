@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import json
 import logging
+import os
 import re
 import signal
 import sys
@@ -73,9 +74,14 @@ def build_parser() -> argparse.ArgumentParser:
     logs = commands.add_parser("log", help="the record of questions and of what aired")
     log_commands = logs.add_subparsers(dest="log_command", required=True)
     export = log_commands.add_parser("export", help="write questions or the as-run log as CSV")
-    export.add_argument("--table", choices=["questions", "as_run"], default="questions")
+    export.add_argument("--table", choices=["questions", "as_run", "audit"], default="questions")
     export.add_argument("--out", type=Path, help="CSV file (default: standard output)")
     export.add_argument("--config", type=Path)
+    export.add_argument(
+        "--raw",
+        action="store_true",
+        help="questions: add the original text (kept only with store.keep_raw_text)",
+    )
 
     schedule = commands.add_parser("schedule", help="work with show schedules")
     schedule_commands = schedule.add_subparsers(dest="schedule_command", required=True)
@@ -99,6 +105,23 @@ def build_parser() -> argparse.ArgumentParser:
         "doctor", help="what is installed and reachable, and how to fix it"
     )
     doctor.add_argument("--config", type=Path)
+
+    broker = commands.add_parser("broker", help="the MQTT broker's users, secrets and ACL")
+    broker_commands = broker.add_subparsers(dest="broker_command", required=True)
+    secrets = broker_commands.add_parser(
+        "secrets",
+        help="write passwd, acl and one env file (0600) per user; secrets kept unless --rotate",
+    )
+    secrets.add_argument("--dir", type=Path, required=True, help="folder for the files (0700)")
+    secrets.add_argument("--channel", help="default: the channel in the config")
+    secrets.add_argument("--config", type=Path)
+    secrets.add_argument(
+        "--bridge", action="append", default=[], metavar="NAME", help="user bridge-NAME (repeat)"
+    )
+    secrets.add_argument(
+        "--operator", action="append", default=[], metavar="NAME", help="user operator-NAME"
+    )
+    secrets.add_argument("--rotate", action="store_true", help="new secrets for every user")
 
     avatar = commands.add_parser("avatar", help="make and inspect avatar packs")
     avatar_commands = avatar.add_subparsers(dest="avatar_command", required=True)
@@ -130,6 +153,8 @@ def main(argv: list[str] | None = None) -> int:
         return _soak(args, argv)
     if args.command == "avatar":
         return _avatar(args)
+    if args.command == "broker":
+        return _broker_secrets(args)
     if args.command == "doctor":
         from anchor.ops.doctor import run_doctor
 
@@ -160,6 +185,22 @@ def _avatar(args: argparse.Namespace) -> int:
     except AvatarError as exc:
         print(f"anchor: {exc}", file=sys.stderr)
         return 1
+    return 0
+
+
+def _broker_secrets(args: argparse.Namespace) -> int:
+    from anchor.ops.broker_access import BrokerAccessError, write_secrets
+
+    try:
+        channel = args.channel or _load_config(args.config).channel
+        report = write_secrets(
+            args.dir, channel, bridges=args.bridge, operators=args.operator, rotate=args.rotate
+        )
+    except (ConfigError, BrokerAccessError, OSError) as exc:
+        print(f"anchor: {exc}", file=sys.stderr)
+        return 1
+    print("\n".join(report.lines))
+    print("next: passwd and acl to mosquitto, engine.env to the engine (README: Broker security)")
     return 0
 
 
@@ -204,6 +245,11 @@ def _run(args: argparse.Namespace) -> int:
     except OSError as exc:
         print(f"anchor: cannot start: log file {config.log.file}: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
+    if hasattr(os, "geteuid") and os.geteuid() == 0:
+        log.warning(
+            "running as root: a service should run as its own user (deploy/anchor.service runs "
+            "as 'anchor'), so a fault in the engine cannot take over the machine"
+        )
     from anchor.daemon import Channel, RunOptions
 
     options = RunOptions(
@@ -294,10 +340,15 @@ def _export_log(args: argparse.Namespace) -> int:
     async def export() -> int:
         store = await Store.open(config.store.path)
         try:
-            return await store.export_csv(args.table, args.out or sys.stdout)
+            return await store.export_csv(args.table, args.out or sys.stdout, raw=args.raw)
         finally:
             await store.close()
 
+    if args.raw and not config.store.keep_raw_text:
+        print(
+            "anchor: store.keep_raw_text is false: the text column holds the masked text",
+            file=sys.stderr,
+        )
     rows = asyncio.run(export())
     print(f"{rows} rows exported", file=sys.stderr)
     return 0

@@ -231,19 +231,52 @@ class HealthConfig(_Section):
         return host.strip("[]"), int(port)
 
 
+class MqttTlsConfig(_Section):
+    """MQTT over TLS (mqtts, usually port 8883).
+
+    The broker's certificate is checked against ``ca_file`` (null: the system's CAs) and, unless
+    ``insecure``, must name ``mqtt.host``. ``cert_file`` and ``key_file`` (together) present a
+    client certificate to a broker that asks for one."""
+
+    ca_file: ConfigPath | None = None
+    cert_file: ConfigPath | None = None
+    key_file: ConfigPath | None = None
+    insecure: bool = False  # true: skip the host name check (the chain is still checked)
+
+    @field_validator("ca_file", "cert_file", "key_file")
+    @classmethod
+    def _existing_file(cls, value: Path | None, info: ValidationInfo) -> Path | None:
+        if value is None:
+            return None
+        path = _resolve(value, info)
+        if not path.is_file():
+            raise ValueError(f"{path} is not a file")
+        return path
+
+    @model_validator(mode="after")
+    def _cert_with_key(self) -> MqttTlsConfig:
+        if (self.cert_file is None) != (self.key_file is None):
+            raise ValueError("cert_file and key_file go together (a client certificate, its key)")
+        return self
+
+
 class MqttConfig(_Section):
     """The broker that carries viewer questions in and answers, status and events out.
 
     No host means no broker: the show runs alone and questions come from the command line.
-    The password is read from the environment variable named here, never from this file."""
+    The password is read from the environment variable named here, never from this file.
+    ``tls`` null means plain MQTT."""
 
     host: str | None = None
     port: int = Field(default=1883, ge=1, le=65535)
     username: str | None = None
     password_env: str = "ANCHOR_MQTT_PASSWORD"
-    client_id: str | None = None  # default: anchor-<channel>, stable so the session persists
+    # Default: the username (a broker with use_username_as_clientid, as deploy/mosquitto ships,
+    # uses it anyway), else anchor-<channel>; stable, so the session persists.
+    client_id: str | None = None
     keepalive_seconds: int = Field(default=30, ge=5, le=600)
     max_reconnect_seconds: float = Field(default=30.0, ge=1, le=600)
+    tls: MqttTlsConfig | None = None
 
 
 class QuestionsConfig(_Section):
@@ -259,12 +292,21 @@ class QuestionsConfig(_Section):
     merge_window_seconds: float = Field(default=300.0, ge=0)  # near-duplicates merge within this
 
 
-class ModerationConfig(_Section):
-    """Sensitive-word lists (plain text, one word per line; operators edit them)."""
+DEFAULT_WORDLISTS = (
+    *(
+        Path("moderation/lists") / f"{category}.txt"
+        for category in ("gambling", "fraud", "drugs", "pornography", "abuse")
+    ),
+    Path("moderation/sensitive.txt"),  # the channel's own words and exemptions
+)
 
-    wordlists: tuple[ConfigPath, ...] = Field(
-        default=(Path("moderation/sensitive.txt"),), validate_default=True
-    )
+
+class ModerationConfig(_Section):
+    """Sensitive-word lists (plain text, one word per line; operators edit them). All apply
+    together: the shipped category lists, the channel's own list, and any a platform
+    requires."""
+
+    wordlists: tuple[ConfigPath, ...] = Field(default=DEFAULT_WORDLISTS, validate_default=True)
 
     @field_validator("wordlists")
     @classmethod
@@ -311,11 +353,17 @@ class StoreConfig(_Section):
     Nothing is kept for ever: every ``prune_every_hours`` the as-run rows and the finished
     questions (answered, fallback, rejected, expired, merged) older than ``retention_days``
     are deleted, so the file stops growing and viewers' words are not held longer than
-    needed. Questions still waiting to be answered are never deleted."""
+    needed. Questions still waiting to be answered are never deleted.
+
+    Questions are stored with personal data masked. The original text is kept beside the
+    masked one only with ``keep_raw_text`` (for staff to follow up), and only for
+    ``raw_text_days``: the same pruning replaces older originals by the masked text."""
 
     path: ConfigPath = Field(default=Path("data/anchor.db"), validate_default=True)
     retention_days: int = Field(default=90, gt=0, le=36_500)
     prune_every_hours: float = Field(default=6.0, gt=0, le=24 * 30)
+    keep_raw_text: bool = False
+    raw_text_days: int = Field(default=30, gt=0, le=36_500)
 
     @field_validator("path")
     @classmethod
@@ -352,6 +400,8 @@ class Config(_Section):
 
     channel: str = "default"
     schedule: ConfigPath = Field(default=Path("schedules/union-demo.yaml"), validate_default=True)
+    # The only folder `load_schedule` on the control topic reads from; null: the schedule's own.
+    schedules_dir: ConfigPath | None = None
     avatar: str = "default"
     avatars_dir: ConfigPath = Field(default=Path("avatars"), validate_default=True)
     voices_dir: ConfigPath = Field(default=Path("voices"), validate_default=True)
@@ -401,10 +451,20 @@ class Config(_Section):
     def _resolve_paths(cls, value: Path, info: ValidationInfo) -> Path:
         return _resolve(value, info)
 
+    @field_validator("schedules_dir")
+    @classmethod
+    def _resolve_optional_path(cls, value: Path | None, info: ValidationInfo) -> Path | None:
+        return None if value is None else _resolve(value, info)
+
     @classmethod
     def default(cls, root: Path) -> Config:
         """The built-in defaults, with relative paths anchored at ``root``."""
         return cls.model_validate({}, context={"base_dir": Path(root)})
+
+    @property
+    def schedule_library(self) -> Path:
+        """Where operators' schedules live: `schedules_dir`, else the aired schedule's folder."""
+        return self.schedules_dir or self.schedule.parent
 
     @property
     def voice_file(self) -> Path:

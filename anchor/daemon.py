@@ -15,7 +15,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import time
 from collections.abc import Coroutine
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -30,7 +29,6 @@ from anchor.config import Config, ConfigError
 from anchor.feed import EventFeed
 from anchor.links.mqtt import MqttLink
 from anchor.links.outbox import Outbox
-from anchor.links.payloads import status_payload
 from anchor.media.clock import MediaClock
 from anchor.media.linequeue import LineQueue
 from anchor.media.output import OutputTarget
@@ -39,13 +37,14 @@ from anchor.moderation import NEAR_DUPLICATE, ModerationError, Moderator, simila
 from anchor.obs.captioning import ObsCaptions
 from anchor.obs.controller import ObsController
 from anchor.ops.telemetry import ChannelTelemetry, Watched
-from anchor.questions.console import local_question, read_console
+from anchor.questions.console import read_console
 from anchor.questions.desk import QuestionDesk
 from anchor.questions.reception import Reception
 from anchor.show.airlog import AirLog
 from anchor.show.bookmark import ShowBookmark
 from anchor.show.control import Control
 from anchor.show.director import Director
+from anchor.show.library import ScheduleLibrary
 from anchor.show.rundown import EXPIRED_APOLOGY, OnAirScreen, Rundown
 from anchor.show.schedule import Schedule
 from anchor.speech.cache import SynthesisCache
@@ -85,13 +84,11 @@ class Channel:
         self._start_wall = options.start_time or datetime.now(UTC)
         self._feed = EventFeed()
         self._playout: Playout | None = None
-        self._director: Director | None = None
-        self._desk: QuestionDesk | None = None
         self._link: MqttLink | None = None
         self._obs: ObsController | None = None
         self._stop_requested = False
-        self._started = time.time()
-        self.telemetry = ChannelTelemetry(config.health)  # /metrics, /healthz, the watchdog
+        # /metrics, /healthz, the watchdog, the status topic
+        self.telemetry = ChannelTelemetry(config.health, channel=config.channel)
         self.stats: PlayoutStats | None = None
         self.voice: VoiceChain | None = None  # the voice chain, for its health counters
         self.speech_cache: SynthesisCache | None = None
@@ -114,7 +111,7 @@ class Channel:
     async def run(self) -> PlayoutStats:
         config = self._config
         try:
-            store = await Store.open(config.store.path)
+            store = await Store.open(config.store.path, tolerate_disk_errors=True)
         except StoreError as exc:
             raise StartupError(str(exc)) from exc
         voice = None
@@ -153,7 +150,7 @@ class Channel:
         duration = (
             None if options.duration_s is None else self._clock.frames_for(options.duration_s)
         )
-        self._link = build.link(config, self.status)
+        self._link = build.link(config, self.telemetry.status)
         self._obs = build.obs(config, options.output)
         playout = Playout(
             self._clock,
@@ -195,20 +192,30 @@ class Channel:
             desk=desk,
             nudge=rundown.nudge,
             publish=feed.publish,
+            keep_raw_text=config.store.keep_raw_text,
         )
-        control = Control(director, rundown, screen=screen, publish=feed.publish, obs=self._obs)
-        self._playout, self._director, self._desk = playout, director, desk
+        control = Control(
+            director,
+            rundown,
+            screen=screen,
+            publish=feed.publish,
+            library=ScheduleLibrary(config.schedule_library),
+            audit=store,
+            obs=self._obs,
+        )
+        self._playout = playout
         if self._stop_requested:
             playout.request_stop()
         bookmark = ShowBookmark(store, director)
         self._subscribe(AirLog(store, publish=feed.publish), bookmark)
         await bookmark.restore()
-        await reception.resume(config.questions.max_pending)
+        resumed = await reception.try_resume(config.questions.max_pending)
         for text in options.questions:
-            await reception.take(local_question(text, "cli"))
+            await reception.take_local(text, "cli")
         log.info("%s", options.output.describe())
         background: dict[str, Coroutine[Any, Any, None]] = {
             "speech-rundown": rundown.run(),
+            "operator-control": control.run(),
             "event-feed": feed.run(),
             "status-reporter": self.telemetry.report_progress(REPORT_EVERY_S),
             "loop-heartbeat": self.telemetry.heartbeat.run(),
@@ -218,12 +225,15 @@ class Channel:
             self._link.bind(on_question=reception.take_payload, on_control=control.take_payload)
             background["mqtt-link"] = self._link.run()
             background["mqtt-status"] = self._link.keep_status(STATUS_EVERY_S)
+        if not resumed:
+            background["pending-questions"] = reception.resume(config.questions.max_pending)
         if options.console:
             background["console"] = read_console(reception)
         if self._obs is not None:
             background["obs"] = self._obs.run()
         self.telemetry.attach(
             Watched(
+                director=director,
                 playout=playout,
                 lines=lines,
                 store=store,
@@ -270,17 +280,19 @@ class Channel:
         tasks = {asyncio.create_task(coro, name=name) for name, coro in background.items()}
         air = asyncio.create_task(playout.run(), name="playout")
         try:
-            done, _ = await asyncio.wait({air, *tasks}, return_when=asyncio.FIRST_COMPLETED)
-            failed = [task for task in done if task is not air]
-            if failed and not air.done():
-                # A helper only ends by failing; the playout may be waiting on it, so cancel
-                # (its cleanup still closes the stream) and report the helper's error.
-                air.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await air
-                for task in failed:
-                    task.result()
-                raise RuntimeError(f"task {failed[0].get_name()} ended unexpectedly")
+            running: set[asyncio.Task[None]] = {air, *tasks}
+            while not air.done():
+                done, running = await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
+                failed = [task for task in done if task is not air and _failed(task)]
+                if failed and not air.done():
+                    # The playout may be waiting on the failed helper, so cancel it (its
+                    # cleanup still closes the stream) and report the helper's error.
+                    air.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await air
+                    for task in failed:
+                        task.result()
+                    raise RuntimeError(f"task {failed[0].get_name()} ended unexpectedly")
             await air
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(DRAIN_TIMEOUT_S):
@@ -297,18 +309,7 @@ class Channel:
         stream_s = 0.0 if self._playout is None else self._playout.stream_seconds
         return self._start_wall + timedelta(seconds=stream_s)
 
-    def status(self) -> dict[str, Any]:
-        """What the retained status topic says about the channel."""
-        director, playout, obs = self._director, self._playout, self._obs
-        segment = director.current_segment if director is not None else None
-        return status_payload(
-            channel=self._config.channel,
-            schedule=self._schedule.name if director is None else director.schedule.name,
-            segment=None if segment is None else segment.id,
-            paused=bool(director is not None and director.paused),
-            stream_time=0.0 if playout is None else playout.stream_seconds,
-            questions_waiting=0 if self._desk is None else len(self._desk),
-            since=self._started,
-            obs=None if obs is None else {"connected": obs.connected, **obs.stats},
-            health=self.telemetry.health(),
-        )
+
+def _failed(task: asyncio.Task[None]) -> bool:
+    """A helper that returned has done its job (resuming questions); one that raised failed."""
+    return task.cancelled() or task.exception() is not None

@@ -35,6 +35,7 @@ class _Subscription:
     queue: asyncio.Queue[Event]
     dropped: int = 0
     failures: int = 0
+    failing: int = 0  # failures since the last event it handled
     busy: bool = field(default=False)
 
 
@@ -107,9 +108,21 @@ class EventFeed:
             sub.busy = True
             try:
                 await sub.handler(event)
-            except Exception:
+            except Exception as exc:
+                # A failing subscriber (the store on a full disk) fails on every event: the
+                # first failure is logged in full, then a count now and then, not a flood.
                 sub.failures += 1
-                log.exception("%s could not handle %s", sub.name, type(event).__name__)
+                sub.failing += 1
+                if sub.failing == 1:
+                    log.exception("%s could not handle %s", sub.name, type(event).__name__)
+                elif sub.failing % 100 == 0:
+                    log.warning(
+                        "%s: %d events in a row not handled: %s", sub.name, sub.failing, exc
+                    )
+            else:
+                if sub.failing:
+                    log.info("%s handles events again after %d failures", sub.name, sub.failing)
+                    sub.failing = 0
             finally:
                 sub.busy = False
                 if not self.backlog:

@@ -108,7 +108,8 @@ class Question:
 class WaitingQuestion:
     """A stored, screened question waiting at the desk, with the near-duplicates merged into it.
 
-    Only `masked_text` is ever aired or published; `question.text` is what arrived."""
+    Only `masked_text` is ever aired or published; reception hands the desk the question with
+    its text and user already masked, so nothing here holds personal data."""
 
     question: Question
     masked_text: str

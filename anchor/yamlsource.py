@@ -9,12 +9,19 @@ error into one such line. All problems are reported together, so one edit round 
 Two YAML 1.1 habits are switched off because they silently change what an operator wrote:
 duplicate keys (the later one would win) are errors, and colon-separated digits such as
 ``8:00`` stay text instead of becoming the base-60 number 480.
+
+Files may also come from outside (a schedule sent on the control topic), so reading is bounded:
+only regular files are read (never a FIFO or a device, which would block or never end), at most
+`max_bytes` of them, and aliases (``*name``) are refused, since a few hundred bytes of nested
+aliases expand to billions of nodes.
 """
 
 from __future__ import annotations
 
 import difflib
+import os
 import re
+import stat
 import types
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -28,6 +35,7 @@ Loc = tuple[str | int, ...]
 ModelT = TypeVar("ModelT", bound=BaseModel)
 
 _SEXAGESIMAL = re.compile(r"^[-+]?[0-9][0-9_]*(?::[0-5]?[0-9])+(?:\.[0-9_]*)?$")
+DEFAULT_MAX_BYTES = 4 * 1024 * 1024
 _STR_TAG = "tag:yaml.org,2002:str"
 _MERGE_TAG = "tag:yaml.org,2002:merge"
 
@@ -44,7 +52,20 @@ class SourceError(Exception):
 
 
 class _Loader(yaml.SafeLoader):
-    """SafeLoader that keeps ``8:00``-style scalars as text (YAML 1.2 behaviour)."""
+    """SafeLoader that keeps ``8:00``-style scalars as text (YAML 1.2 behaviour) and refuses
+    aliases."""
+
+    def compose_node(self, parent: yaml.Node | None, index: int) -> yaml.Node | None:
+        if self.check_event(yaml.AliasEvent):
+            event = self.peek_event()
+            raise yaml.composer.ComposerError(
+                None,
+                None,
+                "aliases (*name) are not allowed here; write the value out in full",
+                event.start_mark,
+            )
+        node: yaml.Node | None = super().compose_node(parent, index)
+        return node
 
 
 _Loader.yaml_implicit_resolvers = {
@@ -74,17 +95,14 @@ class YamlDocument:
         return _format(self.path, self.line_of(loc), loc, message)
 
 
-def load_yaml(path: Path) -> YamlDocument:
+def load_yaml(path: Path, *, max_bytes: int = DEFAULT_MAX_BYTES) -> YamlDocument:
     """Read ``path`` as a YAML mapping; raise SourceError naming the line of any problem."""
     path = Path(path)
-    try:
-        raw = path.read_bytes()
-    except FileNotFoundError:
-        raise SourceError([f"{path}: file not found"]) from None
-    except IsADirectoryError:
-        raise SourceError([f"{path}: is a directory, expected a YAML file"]) from None
-    except OSError as exc:
-        raise SourceError([f"{path}: cannot read: {exc.strerror or exc}"]) from None
+    return parse_yaml(_read_regular_file(path, max_bytes), path)
+
+
+def parse_yaml(raw: bytes, path: Path) -> YamlDocument:
+    """YAML from bytes already in hand; ``path`` names it in errors."""
     text = _decode(path, raw)
     loader: _Loader | None = None
     try:
@@ -164,6 +182,34 @@ def describe(value: Any) -> str:
     if isinstance(value, list | tuple):
         return "a list"
     return str(value)
+
+
+def _read_regular_file(path: Path, max_bytes: int) -> bytes:
+    """At most ``max_bytes`` of a regular file; anything else is refused without reading it."""
+    try:
+        # O_NONBLOCK: a FIFO swapped in after the check below still cannot block the read.
+        descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    except FileNotFoundError:
+        raise SourceError([f"{path}: file not found"]) from None
+    except IsADirectoryError:
+        raise SourceError([f"{path}: is a directory, expected a YAML file"]) from None
+    except OSError as exc:
+        raise SourceError([f"{path}: cannot read: {exc.strerror or exc}"]) from None
+    with os.fdopen(descriptor, "rb") as file:
+        status = os.fstat(file.fileno())
+        if stat.S_ISDIR(status.st_mode):
+            raise SourceError([f"{path}: is a directory, expected a YAML file"])
+        if not stat.S_ISREG(status.st_mode):
+            raise SourceError([f"{path}: not a regular file, expected a YAML file"])
+        if status.st_size > max_bytes:
+            raise SourceError([f"{path}: {status.st_size} bytes, more than {max_bytes} allowed"])
+        try:
+            raw = file.read(max_bytes + 1)
+        except OSError as exc:
+            raise SourceError([f"{path}: cannot read: {exc.strerror or exc}"]) from None
+    if len(raw) > max_bytes:
+        raise SourceError([f"{path}: more than {max_bytes} bytes allowed"])
+    return raw
 
 
 def _decode(path: Path, raw: bytes) -> str:

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from anchor.config import DEFAULT_WORDLISTS
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -23,7 +25,7 @@ def write_config(
         f"avatars_dir: {avatars_dir or ROOT / 'avatars'}\n"
         f"voices_dir: {ROOT / 'voices'}\n"
         f"knowledge: {{path: {ROOT / 'knowledge' / 'union-faq.yaml'}}}\n"
-        f"moderation: {{wordlists: [{ROOT / 'moderation' / 'sensitive.txt'}]}}\n"
+        f"moderation: {{wordlists: [{', '.join(str(ROOT / p) for p in DEFAULT_WORDLISTS)}]}}\n"
         f"store: {{path: {tmp_path / 'anchor.db'}}}\n"
         f"video: {{width: {width}, height: {height}, fps: 30}}\n" + extra,
         encoding="utf-8",

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from anchor.harness.mosquitto import Broker, BrokerError
+from anchor.harness.mosquitto import Broker, BrokerError, ShippedBroker
 from anchor.harness.obs_studio import ObsHarnessError, ObsStudio
 
 
@@ -29,6 +29,24 @@ def mosquitto(tmp_path: Path) -> Iterator[Broker]:
             f"{exc}. The MQTT tests need the real broker: install the Debian/Ubuntu packages "
             "'mosquitto' and 'mosquitto-clients', or run ./anchor.sh test as root, which does."
         )
+    try:
+        yield broker
+    finally:
+        broker.kill()
+
+
+@pytest.fixture
+def shipped_mosquitto(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[ShippedBroker]:
+    """mosquitto with the shipped deploy/mosquitto configuration and secrets from `anchor broker
+    secrets` for the test module's ``CHANNEL`` ("default" if it has none): the engine, bridges
+    "chat" and "other", operators "console", "dashboard" and "cli". One connection per user
+    (the client id is the user name). Killed when the test ends."""
+    channel = getattr(request.module, "CHANNEL", "default")
+    try:
+        broker = ShippedBroker(tmp_path / "shipped-mosquitto", channel=channel)
+        broker.start()
+    except BrokerError as exc:
+        pytest.fail(f"{exc}. Install 'mosquitto' and 'mosquitto-clients' (./anchor.sh test does).")
     try:
         yield broker
     finally:

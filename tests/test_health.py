@@ -97,7 +97,7 @@ async def test_a_running_channel_serves_metrics_and_health(tmp_path: Path) -> No
             assert verdict["checks"]["broker"] == "off"
             assert verdict["checks"]["voice"] == "ok"
             assert any(name.startswith("anchor_voice_up{") for name in latest)
-            assert channel.status()["health"]["status"] == "ok"
+            assert channel.telemetry.status()["health"]["status"] == "ok"
 
             assert (await client.get("/nothing")).status_code == 404
             assert (await client.post("/metrics")).status_code == 405

@@ -4,7 +4,13 @@ import json
 
 import pytest
 
-from anchor.links.payloads import ControlCommand, RejectedInput, parse_control, parse_question
+from anchor.links.payloads import (
+    MAX_SAY_CHARS,
+    ControlCommand,
+    RejectedInput,
+    parse_control,
+    parse_question,
+)
 from anchor.messages import Question
 
 NOW = 1_778_300_000.0
@@ -192,12 +198,28 @@ def test_say_carries_cleaned_text():
     assert command == ControlCommand("say", text="各位职工朋友， 下午好！")
 
 
-def test_load_schedule_by_path_or_inline_yaml():
-    by_path = parse_control(payload(cmd="load_schedule", path="schedules/a.yaml"), max_bytes=4096)
+def test_load_schedule_by_name_or_inline_yaml():
+    by_name = parse_control(
+        payload(cmd="load_schedule", name="夜间节目", by="王芳"), max_bytes=4096
+    )
     inline = "name: 测试\nsegments:\n  - id: a\n    points: [你好]\n"
     by_yaml = parse_control(payload(cmd="load_schedule", yaml=inline), max_bytes=4096)
-    assert by_path == ControlCommand("load_schedule", path="schedules/a.yaml")
+    assert by_name == ControlCommand("load_schedule", name="夜间节目", by="王芳")
     assert by_yaml == ControlCommand("load_schedule", yaml=inline)  # newlines kept
+
+
+def test_a_schedule_path_is_refused_without_being_echoed():
+    with pytest.raises(RejectedInput) as caught:
+        parse_control(payload(cmd="load_schedule", path="/etc/passwd"), max_bytes=4096)
+    assert caught.value.reason == "bad_value"
+    assert "passwd" not in caught.value.detail
+
+
+def test_a_say_over_the_documented_length_is_refused_not_cut():
+    with pytest.raises(RejectedInput) as caught:
+        parse_control(payload(cmd="say", text="好" * (MAX_SAY_CHARS + 1)), max_bytes=8192)
+    assert caught.value.reason == "too_long"
+    assert parse_control(payload(cmd="say", text="好" * MAX_SAY_CHARS), max_bytes=8192).text
 
 
 @pytest.mark.parametrize(
@@ -209,10 +231,10 @@ def test_load_schedule_by_path_or_inline_yaml():
         ({"cmd": "say"}, "missing_field", "text"),
         ({"cmd": "say", "text": "  "}, "empty", "text"),
         ({"cmd": "say", "text": 5}, "wrong_type", "text"),
-        ({"cmd": "load_schedule"}, "missing_field", "path"),
-        ({"cmd": "load_schedule", "path": "a.yaml", "yaml": "x: 1"}, "conflicting_fields", "path"),
-        ({"cmd": "load_schedule", "path": 1}, "wrong_type", "path"),
-        ({"cmd": "load_schedule", "path": "a\u0000.yaml"}, "binary", "path"),
+        ({"cmd": "load_schedule"}, "missing_field", "name"),
+        ({"cmd": "load_schedule", "name": "a", "yaml": "x: 1"}, "conflicting_fields", "name"),
+        ({"cmd": "load_schedule", "name": 1}, "wrong_type", "name"),
+        ({"cmd": "load_schedule", "name": "a\u0000.yaml"}, "binary", "name"),
         ({"cmd": "load_schedule", "yaml": ""}, "empty", "yaml"),
     ],
 )

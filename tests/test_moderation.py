@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from anchor.config import DEFAULT_WORDLISTS
 from anchor.moderation import (
     NEAR_DUPLICATE,
     ModerationError,
@@ -20,14 +21,14 @@ from anchor.moderation import (
 )
 
 ROOT = Path(__file__).resolve().parent.parent
-SHIPPED_LIST = ROOT / "moderation" / "sensitive.txt"
+SHIPPED_LISTS = [ROOT / path for path in DEFAULT_WORDLISTS]
 DEMO_SCHEDULE = ROOT / "schedules" / "union-demo.yaml"
 UNION_FAQ = ROOT / "knowledge" / "union-faq.yaml"
 
 
 @pytest.fixture(scope="module")
 def moderator() -> Moderator:
-    return Moderator([SHIPPED_LIST])
+    return Moderator(SHIPPED_LISTS)
 
 
 def _id_number(first17: str) -> str:
@@ -173,11 +174,13 @@ def test_every_question_and_answer_of_the_union_faq_passes_unchanged(moderator):
 
 def test_exemptions_and_spelling_only_words_come_from_the_list(tmp_path):
     words = tmp_path / "words.txt"
-    words.write_text("赌博\n=大麻\n!读博\n", encoding="utf-8")
+    words.write_text("~赌博\n=大麻\n!读博\n毒品\n", encoding="utf-8")
     moderator = Moderator([words])
     assert moderator.screen("我在读博").allowed  # exempt
     assert not moderator.screen("我在读博，也想去赌博").allowed  # the exemption covers 读博 only
-    assert not moderator.screen("我想堵博").allowed
+    assert not moderator.screen("我想堵博").allowed  # ~: other characters of the same sound
+    assert moderator.screen("独品").allowed  # without ~, only typed pinyin counts by sound
+    assert not moderator.screen("du pin").allowed
     assert moderator.screen("da ma").allowed  # =大麻: never by sound
     assert not moderator.screen("大 麻").allowed
 

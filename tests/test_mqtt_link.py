@@ -1,5 +1,6 @@
-"""The MQTT link against a real mosquitto: what a chat bridge, an operator console and a
-status dashboard on the other side of the broker observe."""
+"""The MQTT link against a real mosquitto running the shipped, secured configuration
+(deploy/mosquitto, with users from `anchor broker secrets`): what a chat bridge, an operator
+console and a status dashboard on the other side of the broker observe."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import os
 import subprocess
 import sys
 from collections.abc import AsyncIterator, Callable
@@ -16,13 +18,25 @@ import aiomqtt
 import pytest
 
 from anchor.config import MqttConfig
-from anchor.harness.mosquitto import Broker, mosquitto_pub
+from anchor.harness.mosquitto import Login, ShippedBroker, mosquitto_pub
 from anchor.links.mqtt import RECEIVE_MAXIMUM, MqttLink
 
 ROOT = Path(__file__).resolve().parent.parent
 CHANNEL = "union"
 QUESTION = {"id": "q-1", "user": "阿强", "text": "工伤认定需要多长时间？", "platform": "douyin"}
 WAIT = 10.0  # a guard against hanging, never a measure of speed
+
+
+@pytest.fixture
+def mosquitto(shipped_mosquitto: ShippedBroker) -> ShippedBroker:
+    """Every test here runs against the shipped configuration: the engine logs in as its own
+    user, questions come from a bridge's user, control and dashboards from an operator's."""
+    return shipped_mosquitto
+
+
+async def ask(broker: ShippedBroker, payload: str | bytes | list[str]) -> None:
+    """A question published the way a chat bridge does: mosquitto_pub, as the bridge's user."""
+    await mosquitto_pub(broker, f"anchor/{CHANNEL}/questions", payload, login=broker.bridge())
 
 
 class Inbox:
@@ -56,15 +70,15 @@ class Inbox:
         return [json.loads(payload) for payload in self.payloads]
 
 
-def mqtt_config(broker: Broker, **overrides: object) -> MqttConfig:
+def mqtt_config(broker: ShippedBroker, **overrides: object) -> MqttConfig:
     return MqttConfig(
-        host=broker.host, port=broker.port, max_reconnect_seconds=1, keepalive_seconds=5,
-        **overrides,
+        host=broker.host, port=broker.port, username=broker.engine.username,
+        max_reconnect_seconds=1, keepalive_seconds=5, **overrides,
     )  # fmt: skip
 
 
 def make_link(
-    broker: Broker,
+    broker: ShippedBroker,
     questions: Inbox | None = None,
     control: Inbox | None = None,
     status: Callable[[], dict] = dict,
@@ -73,7 +87,7 @@ def make_link(
     return MqttLink(
         mqtt_config(broker, **overrides),
         CHANNEL,
-        password=None,
+        password=broker.engine.password,
         on_question=questions or Inbox(),
         on_control=control or Inbox(),
         status=status,
@@ -110,8 +124,12 @@ async def running(link: MqttLink) -> AsyncIterator[MqttLink]:
 
 
 @contextlib.asynccontextmanager
-async def subscriber(broker: Broker, *topics: str) -> AsyncIterator[aiomqtt.Client]:
-    async with aiomqtt.Client(broker.host, broker.port, timeout=WAIT) as client:
+async def subscriber(
+    broker: ShippedBroker, *topics: str, login: Login | None = None
+) -> AsyncIterator[aiomqtt.Client]:
+    """An operator's console (or ``login``) watching ``topics``."""
+    options = broker.client_options(login or broker.operator())
+    async with aiomqtt.Client(**options, timeout=WAIT) as client:
         for topic in topics:
             await client.subscribe(topic, qos=1)
         yield client
@@ -122,7 +140,7 @@ async def next_message(client: aiomqtt.Client) -> aiomqtt.Message:
         return await anext(aiter(client.messages))
 
 
-async def retained_status(broker: Broker) -> dict:
+async def retained_status(broker: ShippedBroker) -> dict:
     """What a dashboard that connects now sees on the status topic."""
     async with subscriber(broker, f"anchor/{CHANNEL}/status") as client:
         message = await next_message(client)
@@ -131,34 +149,30 @@ async def retained_status(broker: Broker) -> dict:
 
 
 async def test_question_reaches_handler_byte_for_byte(
-    mosquitto: Broker, caplog: pytest.LogCaptureFixture
+    mosquitto: ShippedBroker, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.DEBUG)
     questions = Inbox()
     payload = json.dumps(QUESTION, ensure_ascii=False).encode("utf-8")
-    link = MqttLink(
-        mqtt_config(mosquitto, username="anchor"),
-        CHANNEL,
-        password="pw-never-logged-7431",
-        on_question=questions,
-        on_control=Inbox(),
-        status=dict,
-    )
+    link = make_link(mosquitto, questions)
     async with running(link):
-        await mosquitto_pub(mosquitto, f"anchor/{CHANNEL}/questions", payload)
+        await ask(mosquitto, payload)
         received = await questions.wait_for(1)
 
     assert received == [payload]
     assert json.loads(received[0])["text"] == "工伤认定需要多长时间？"
-    assert "pw-never-logged-7431" not in caplog.text
+    assert mosquitto.engine.password not in caplog.text
     assert "工伤认定" not in caplog.text  # viewers' words are never logged
 
 
-async def test_control_reaches_its_own_handler(mosquitto: Broker) -> None:
+async def test_control_reaches_its_own_handler(mosquitto: ShippedBroker) -> None:
     questions, control = Inbox(), Inbox()
     async with running(make_link(mosquitto, questions, control)):
         await mosquitto_pub(
-            mosquitto, f"anchor/{CHANNEL}/control", '{"cmd": "say", "text": "大家好"}'
+            mosquitto,
+            f"anchor/{CHANNEL}/control",
+            '{"cmd": "say", "text": "大家好"}',
+            login=mosquitto.operator("cli"),
         )
         await control.wait_for(1)
 
@@ -167,7 +181,7 @@ async def test_control_reaches_its_own_handler(mosquitto: Broker) -> None:
 
 
 async def test_answers_and_events_reach_a_subscriber_as_utf8_json(
-    mosquitto: Broker,
+    mosquitto: ShippedBroker,
 ) -> None:
     answer = {
         "question_id": "q-1",
@@ -195,7 +209,7 @@ async def test_answers_and_events_reach_a_subscriber_as_utf8_json(
 
 
 async def test_status_is_retained_online_then_offline_on_clean_shutdown(
-    mosquitto: Broker,
+    mosquitto: ShippedBroker,
 ) -> None:
     async with running(make_link(mosquitto, status=lambda: {"pending": 2, "segment": "工伤"})):
         online = await retained_status(mosquitto)
@@ -206,24 +220,26 @@ async def test_status_is_retained_online_then_offline_on_clean_shutdown(
 
 
 KILLABLE_ENGINE = """
-import asyncio, sys
+import asyncio, os, sys
 from anchor.config import MqttConfig
 from anchor.links.mqtt import MqttLink
 
 async def ignore(payload):
     pass
 
-config = MqttConfig(host="127.0.0.1", port=int(sys.argv[1]), keepalive_seconds=5)
-link = MqttLink(config, sys.argv[2], password=None, on_question=ignore, on_control=ignore,
-                status=lambda: {"pid": 1})
+config = MqttConfig(host="127.0.0.1", port=int(sys.argv[1]), username=sys.argv[3],
+                    keepalive_seconds=5)
+link = MqttLink(config, sys.argv[2], password=os.environ["ANCHOR_MQTT_PASSWORD"],
+                on_question=ignore, on_control=ignore, status=lambda: {"pid": 1})
 asyncio.run(link.run())
 """
 
 
-async def test_last_will_marks_offline_when_the_engine_dies(mosquitto: Broker) -> None:
+async def test_last_will_marks_offline_when_the_engine_dies(mosquitto: ShippedBroker) -> None:
     engine = await asyncio.create_subprocess_exec(
         sys.executable, "-c", KILLABLE_ENGINE, str(mosquitto.port), CHANNEL,
-        cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        mosquitto.engine.username, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        env={**os.environ, "ANCHOR_MQTT_PASSWORD": mosquitto.engine.password},
     )  # fmt: skip
     try:
         async with subscriber(mosquitto, f"anchor/{CHANNEL}/status") as sub:
@@ -241,14 +257,14 @@ async def test_last_will_marks_offline_when_the_engine_dies(mosquitto: Broker) -
     assert await retained_status(mosquitto) == {"state": "offline"}
 
 
-async def test_reconnects_by_itself_after_a_broker_restart(mosquitto: Broker) -> None:
+async def test_reconnects_by_itself_after_a_broker_restart(mosquitto: ShippedBroker) -> None:
     questions = Inbox()
     async with running(make_link(mosquitto, questions)) as link:
         mosquitto.stop()
         await until(lambda: not link.connected, "the link to notice the broker is gone")
         mosquitto.start()
         await until(lambda: link.connected, "the link to reconnect")
-        await mosquitto_pub(mosquitto, f"anchor/{CHANNEL}/questions", b'{"id": "after"}')
+        await ask(mosquitto, b'{"id": "after"}')
         await questions.wait_for(1)
 
     assert questions.decoded() == [{"id": "after"}]
@@ -256,15 +272,14 @@ async def test_reconnects_by_itself_after_a_broker_restart(mosquitto: Broker) ->
 
 
 async def test_questions_sent_while_the_engine_is_down_arrive_when_it_is_back(
-    mosquitto: Broker,
+    mosquitto: ShippedBroker,
 ) -> None:
-    topic = f"anchor/{CHANNEL}/questions"
     async with running(make_link(mosquitto)):
         pass  # the first connection creates the persistent session
-    await mosquitto_pub(mosquitto, topic, b'{"id": "while-down"}')
+    await ask(mosquitto, b'{"id": "while-down"}')
     mosquitto.stop()  # the broker restarts too: the session and its queue are on disk
     mosquitto.start()
-    await mosquitto_pub(mosquitto, topic, b'{"id": "after-broker-restart"}')
+    await ask(mosquitto, b'{"id": "after-broker-restart"}')
 
     questions = Inbox()
     async with running(make_link(mosquitto, questions)):
@@ -274,13 +289,12 @@ async def test_questions_sent_while_the_engine_is_down_arrive_when_it_is_back(
 
 
 async def test_a_question_whose_handler_fails_is_not_acked_and_comes_again(
-    mosquitto: Broker,
+    mosquitto: ShippedBroker,
 ) -> None:
-    topic = f"anchor/{CHANNEL}/questions"
     questions = Inbox()
     questions.failures_left = 1
     async with running(make_link(mosquitto, questions)) as link:
-        await mosquitto_pub(mosquitto, topic, b'{"id": "stored-late"}')
+        await ask(mosquitto, b'{"id": "stored-late"}')
         await questions.wait_for(2)  # the failed delivery, then the broker's redelivery
         assert questions.decoded() == [{"id": "stored-late"}, {"id": "stored-late"}]
 
@@ -292,18 +306,18 @@ async def test_a_question_whose_handler_fails_is_not_acked_and_comes_again(
         mosquitto.stop()
         mosquitto.start()
         await until(lambda: link.connected, "the link to reconnect")
-        await mosquitto_pub(mosquitto, topic, b'{"id": "next"}')
+        await ask(mosquitto, b'{"id": "next"}')
         await questions.wait_for(3)
 
     assert questions.decoded()[2:] == [{"id": "next"}]
 
 
-async def test_a_flood_waits_in_the_broker_not_in_the_engine(mosquitto: Broker) -> None:
+async def test_a_flood_waits_in_the_broker_not_in_the_engine(mosquitto: ShippedBroker) -> None:
     flood = [json.dumps({"id": f"q{n}", "user": "u", "text": "加班费怎么算"}) for n in range(2000)]
     questions = Inbox()
     questions.release.clear()  # the handler is busy: nothing is acknowledged meanwhile
     async with running(make_link(mosquitto, questions)) as link:
-        await mosquitto_pub(mosquitto, f"anchor/{CHANNEL}/questions", flood)
+        await ask(mosquitto, flood)
         await until(lambda: link.backlog >= RECEIVE_MAXIMUM - 1, "the engine's window to fill")
         await asyncio.sleep(0.3)  # room for more to arrive, if anything let them
         held_in_engine = link.backlog
@@ -317,7 +331,7 @@ async def test_a_flood_waits_in_the_broker_not_in_the_engine(mosquitto: Broker) 
 
 
 async def test_publishing_without_a_broker_neither_blocks_nor_raises(
-    mosquitto: Broker, caplog: pytest.LogCaptureFixture
+    mosquitto: ShippedBroker, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.DEBUG, logger="anchor.links.mqtt")
     mosquitto.stop()
@@ -339,15 +353,17 @@ async def test_publishing_without_a_broker_neither_blocks_nor_raises(
             await task
 
 
-async def test_handlers_bound_later_and_close_goes_offline(mosquitto: Broker) -> None:
+async def test_handlers_bound_later_and_close_goes_offline(mosquitto: ShippedBroker) -> None:
     questions = Inbox()
-    link = MqttLink(mqtt_config(mosquitto), CHANNEL, password=None, status=dict)
+    link = MqttLink(
+        mqtt_config(mosquitto), CHANNEL, password=mosquitto.engine.password, status=dict
+    )
     with pytest.raises(RuntimeError, match="bind"):
         await link.run()  # no handlers: refusing beats acknowledging questions nobody stored
     link.bind(on_question=questions, on_control=Inbox())
     task = asyncio.create_task(link.run())
     await until(lambda: link.connected, "the link to connect")
-    await mosquitto_pub(mosquitto, f"anchor/{CHANNEL}/questions", b'{"id": "bound"}')
+    await ask(mosquitto, b'{"id": "bound"}')
     await questions.wait_for(1)
     await link.close()
 

@@ -1,4 +1,5 @@
-"""The operator's side: questions from the command line, `anchor ask`, the control topic."""
+"""The operator's side: questions from the command line, `anchor ask`, the control topic (on a
+broker with the shipped configuration: only an operator's user may publish control)."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import asyncio
 import csv
 import io
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -14,14 +16,25 @@ import aiomqtt
 import pytest
 from configs import write_config
 
-from anchor.harness.mosquitto import mosquitto_pub
+from anchor.harness.mosquitto import ShippedBroker, mosquitto_pub
 
 ROOT = Path(__file__).resolve().parent.parent
 CHANNEL = "ops"
 
 
-def _config(tmp_path: Path, broker=None) -> Path:
-    mqtt = f"mqtt: {{host: {broker.host}, port: {broker.port}}}\n" if broker else ""
+@pytest.fixture
+def mosquitto(shipped_mosquitto: ShippedBroker) -> ShippedBroker:
+    """The shipped broker configuration: the engine, operators and bridges log in as themselves."""
+    return shipped_mosquitto
+
+
+def _config(tmp_path: Path, broker: ShippedBroker | None = None) -> Path:
+    mqtt = ""
+    if broker is not None:
+        mqtt = (
+            f"mqtt: {{host: {broker.host}, port: {broker.port},"
+            f" username: {broker.engine.username}}}\n"
+        )
     return write_config(tmp_path, extra=f"channel: {CHANNEL}\n" + mqtt)
 
 
@@ -71,8 +84,8 @@ def test_questions_from_the_command_line_and_the_console(tmp_path: Path) -> None
     assert len(rows) == 2 and {row["status"] for row in rows} == {"answered"}
 
 
-async def _events(broker, into: list[dict], ready: asyncio.Event) -> None:
-    async with aiomqtt.Client(broker.host, broker.port) as client:
+async def _events(broker: ShippedBroker, into: list[dict], ready: asyncio.Event) -> None:
+    async with aiomqtt.Client(**broker.client_options(broker.operator("console"))) as client:
         await client.subscribe(f"anchor/{CHANNEL}/events", qos=1)
         ready.set()
         async for message in client.messages:
@@ -99,12 +112,17 @@ async def test_the_control_topic_and_a_flood_of_junk(tmp_path: Path, mosquitto) 
         sys.executable, "-m", "anchor", "run", "--config", str(_config(tmp_path, mosquitto)),
         "--duration", "25s", "--out", str(out),
         stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
+        env={**os.environ, "ANCHOR_MQTT_PASSWORD": mosquitto.engine.password},
     )  # fmt: skip
     control = f"anchor/{CHANNEL}/control"
+    operator = mosquitto.operator("cli")
     try:
         await _until(events, lambda e: e.get("type") == "speaking")
         await mosquitto_pub(
-            mosquitto, control, json.dumps({"cmd": "say", "text": "现在插播一条通知。"})
+            mosquitto,
+            control,
+            json.dumps({"cmd": "say", "text": "现在插播一条通知。"}),
+            login=operator,
         )
         await _until(
             events, lambda e: e.get("source") == "operator" and "插播" in e.get("text", "")
@@ -112,7 +130,10 @@ async def test_the_control_topic_and_a_flood_of_junk(tmp_path: Path, mosquitto) 
 
         broken = "name: x\nsegments:\n  - id: a\n    title: A\n    points: []\n"
         await mosquitto_pub(
-            mosquitto, control, json.dumps({"cmd": "load_schedule", "yaml": broken})
+            mosquitto,
+            control,
+            json.dumps({"cmd": "load_schedule", "yaml": broken}),
+            login=operator,
         )
         refused = await _until(events, lambda e: e.get("type") == "schedule_rejected")
         assert any(":5:" in error and "points" in error for error in refused["errors"])
@@ -121,15 +142,18 @@ async def test_the_control_topic_and_a_flood_of_junk(tmp_path: Path, mosquitto) 
             "name: 新节目\nsegments:\n  - id: news\n    title: 新闻\n"
             "    points: [这是新节目的第一句。]\n"
         )
-        await mosquitto_pub(mosquitto, control, json.dumps({"cmd": "load_schedule", "yaml": good}))
+        await mosquitto_pub(
+            mosquitto, control, json.dumps({"cmd": "load_schedule", "yaml": good}), login=operator
+        )
         await _until(events, lambda e: e.get("type") == "schedule_loaded")
         await _until(events, lambda e: e.get("text") == "这是新节目的第一句。")
 
         junk = [b"not json", b"\x00\x01\x02", json.dumps({"id": 1}).encode(), b"[]", b"x" * 20000]
-        async with aiomqtt.Client(mosquitto.host, mosquitto.port) as flooder:
+        bridge = mosquitto.client_options(mosquitto.bridge("chat"))
+        async with aiomqtt.Client(**bridge) as flooder:
             for payload in junk * 200:
                 await flooder.publish(f"anchor/{CHANNEL}/questions", payload, qos=1)
-        await mosquitto_pub(mosquitto, control, json.dumps({"cmd": "dance"}))
+        await mosquitto_pub(mosquitto, control, json.dumps({"cmd": "dance"}), login=operator)
         await _until(events, lambda e: e.get("reason") == "unknown_command")
         _, stderr = await asyncio.wait_for(engine.communicate(), 120)
     finally:

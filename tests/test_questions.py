@@ -1,4 +1,5 @@
-"""Viewer questions end to end: a real broker, the real engine, answers heard in the stream."""
+"""Viewer questions end to end: a real broker with the shipped configuration (deploy/mosquitto,
+users from `anchor broker secrets`), the real engine, answers heard in the stream."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import asyncio
 import csv
 import io
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -18,18 +20,31 @@ import pytest
 from configs import write_config
 
 from anchor.answers.knowledge import KnowledgeBase
+from anchor.harness.mosquitto import Login, ShippedBroker
 
 ROOT = Path(__file__).resolve().parent.parent
 CHANNEL = "e2e"
 pytestmark = pytest.mark.slow
 
 
+@pytest.fixture
+def mosquitto(shipped_mosquitto: ShippedBroker) -> ShippedBroker:
+    """The shipped broker configuration: the engine logs in as its user, questions come from a
+    bridge's user, and the answers and events are watched by operators' users."""
+    return shipped_mosquitto
+
+
 def _config(tmp_path: Path, broker, *, schedule: Path | None = None) -> Path:
-    mqtt = f"mqtt: {{host: {broker.host}, port: {broker.port}, max_reconnect_seconds: 2}}\n"
+    mqtt = (
+        f"mqtt: {{host: {broker.host}, port: {broker.port}, username: {broker.engine.username},"
+        " max_reconnect_seconds: 2}\n"
+    )
     return write_config(tmp_path, schedule=schedule, extra=f"channel: {CHANNEL}\n" + mqtt)
 
 
-async def _start_engine(config: Path, out: Path, *args: str) -> asyncio.subprocess.Process:
+async def _start_engine(
+    broker: ShippedBroker, config: Path, out: Path, *args: str
+) -> asyncio.subprocess.Process:
     return await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
@@ -42,11 +57,12 @@ async def _start_engine(config: Path, out: Path, *args: str) -> asyncio.subproce
         *args,
         stdout=asyncio.subprocess.DEVNULL,
         stderr=asyncio.subprocess.PIPE,
+        env={**os.environ, "ANCHOR_MQTT_PASSWORD": broker.engine.password},
     )
 
 
 async def _wait_online(broker) -> None:
-    async with aiomqtt.Client(broker.host, broker.port) as client:
+    async with aiomqtt.Client(**broker.client_options(broker.operator("cli"))) as client:
         await client.subscribe(f"anchor/{CHANNEL}/status", qos=1)
         async with asyncio.timeout(60):
             async for message in client.messages:
@@ -55,18 +71,27 @@ async def _wait_online(broker) -> None:
 
 
 async def _publish_cli(broker, payload: dict) -> None:
-    """Publish the way a chat bridge would, with the mosquitto_pub command."""
+    """Publish the way a chat bridge would, with the mosquitto_pub command, as its user."""
+    bridge = broker.bridge("chat")
     process = await asyncio.create_subprocess_exec(
         "mosquitto_pub", "-h", broker.host, "-p", str(broker.port), "-q", "1",
+        "-u", bridge.username, "-P", bridge.password,
         "-t", f"anchor/{CHANNEL}/questions", "-m", json.dumps(payload, ensure_ascii=False),
     )  # fmt: skip
     assert await asyncio.wait_for(process.wait(), 10) == 0
 
 
 async def _collect(
-    broker, topic: str, into: list[dict], ready: asyncio.Event, got: asyncio.Event | None = None
+    broker,
+    topic: str,
+    into: list[dict],
+    ready: asyncio.Event,
+    got: asyncio.Event | None = None,
+    *,
+    login: Login | None = None,
 ) -> None:
-    async with aiomqtt.Client(broker.host, broker.port) as client:
+    """An operator's console watching a topic (one user per concurrent connection)."""
+    async with aiomqtt.Client(**broker.client_options(login or broker.operator())) as client:
         await client.subscribe(f"anchor/{CHANNEL}/{topic}", qos=1)
         ready.set()
         async for message in client.messages:
@@ -97,21 +122,23 @@ async def test_questions_are_answered_on_air_and_published(tmp_path: Path, mosqu
     ready_a, ready_e = asyncio.Event(), asyncio.Event()
     listeners = [
         asyncio.create_task(_collect(mosquitto, "answers", answers, ready_a)),
-        asyncio.create_task(_collect(mosquitto, "events", events, ready_e)),
+        asyncio.create_task(
+            _collect(mosquitto, "events", events, ready_e, login=mosquitto.operator("dashboard"))
+        ),
     ]
     await ready_a.wait()
     await ready_e.wait()
-    engine = await _start_engine(config, out, "--fast", "--duration", "90s")
+    engine = await _start_engine(mosquitto, config, out, "--fast", "--duration", "90s")
     try:
         await _wait_online(mosquitto)
         await _publish_cli(mosquitto, {"id": "q1", "user": "阿明", "text": "住院了互助金怎么报？"})
         await _publish_cli(
             mosquitto, {"id": "q2", "user": "小李", "text": "老板一直拖着不发工资怎么办"}
         )
-        async with aiomqtt.Client(mosquitto.host, mosquitto.port) as client:
+        async with aiomqtt.Client(**mosquitto.client_options(mosquitto.bridge("other"))) as client:
             await client.publish(
                 f"anchor/{CHANNEL}/questions", qos=1,
-                payload=json.dumps({"id": "q3", "user": "Ann", "platform": "douyin",
+                payload=json.dumps({"id": "q3", "user": "Ann 139.1111.2222", "platform": "douyin",
                                     "text": "我的电话13812345678，外卖骑手能加入工会吗？"},
                                    ensure_ascii=False),
             )  # fmt: skip
@@ -149,6 +176,12 @@ async def test_questions_are_answered_on_air_and_published(tmp_path: Path, mosqu
     rows = {row["id"]: row for row in _exported(config)}
     assert {rows[q]["status"] for q in ("q1", "q2", "q3")} == {"answered"}
 
+    # Personal data in the text and in the viewer's name reaches no output, the log included.
+    assert rows["q3"]["user"] == "Ann [手机号]"
+    outputs = json.dumps([answers, events, list(rows.values())], ensure_ascii=False)
+    for secret in ("13812345678", "139.1111.2222", "13911112222"):
+        assert secret not in outputs and secret not in stderr.decode(errors="replace")
+
 
 async def test_a_killed_engine_answers_pending_questions_after_restart(
     tmp_path: Path, mosquitto
@@ -158,7 +191,7 @@ async def test_a_killed_engine_answers_pending_questions_after_restart(
     ready, got_answer = asyncio.Event(), asyncio.Event()
     listener = asyncio.create_task(_collect(mosquitto, "answers", answers, ready, got_answer))
     await ready.wait()
-    engine = await _start_engine(config, out)  # live: answers take real time
+    engine = await _start_engine(mosquitto, config, out)  # live: answers take real time
     questions = ["互助保障怎么申请", "工伤认定要多久内申请", "怎么加入工会", "职工服务站在哪里",
                  "欠薪了去哪投诉"]  # fmt: skip
     try:
@@ -172,7 +205,7 @@ async def test_a_killed_engine_answers_pending_questions_after_restart(
         assert len(first_run) < len(questions), "the kill must leave questions pending"
 
         restarted = await _start_engine(
-            config, tmp_path / "second.ts", "--fast", "--duration", "180s"
+            mosquitto, config, tmp_path / "second.ts", "--fast", "--duration", "180s"
         )
         _, stderr = await asyncio.wait_for(restarted.communicate(), 240)
         assert restarted.returncode == 0, stderr.decode()[-3000:]
@@ -190,7 +223,7 @@ async def test_a_killed_engine_answers_pending_questions_after_restart(
 
 async def test_a_broker_restart_loses_no_accepted_question(tmp_path: Path, mosquitto) -> None:
     config, out = _config(tmp_path, mosquitto), tmp_path / "show.ts"
-    engine = await _start_engine(config, out, "--duration", "60s")
+    engine = await _start_engine(mosquitto, config, out, "--duration", "60s")
     try:
         await _wait_online(mosquitto)
         await _publish_cli(mosquitto, {"id": "b1", "user": "a", "text": "工伤了怎么办"})

@@ -186,7 +186,7 @@ async def test_questions_csv_opens_in_excel_with_chinese_intact(store, tmp_path)
     await add(store, question(2, '=HYPERLINK("http://x")'))
     await store.record_answer("q1", answer="可以申请法律援助。", source="kb", aired_at=T0 + 30)
     out = tmp_path / "questions.csv"
-    assert await store.export_csv("questions", out) == 2
+    assert await store.export_csv("questions", out, raw=True) == 2
     assert out.read_bytes().startswith(b"\xef\xbb\xbfid,user,platform,text,masked_text,status")
     first, second = read_csv(out)
     assert first["user"] == "职工1"
@@ -199,6 +199,52 @@ async def test_questions_csv_opens_in_excel_with_chinese_intact(store, tmp_path)
     )
     assert datetime.fromisoformat(first["received_at"]).timestamp() == T0 + 1
     assert second["text"] == '\'=HYPERLINK("http://x")'  # not run as a formula
+
+
+async def test_questions_export_has_only_the_masked_text_unless_raw_is_asked(store, tmp_path):
+    await add(store, question(1, "我电话13812345678，欠薪怎么办？"))
+    out = tmp_path / "questions.csv"
+    assert await store.export_csv("questions", out) == 1
+    assert out.read_bytes().startswith(b"\xef\xbb\xbfid,user,platform,masked_text,status")
+    assert "13812345678" not in out.read_text(encoding="utf-8-sig")
+    assert read_csv(out)[0]["masked_text"] == "我电话***，欠薪怎么办？"
+
+
+def received(name: str, text: str, at: float) -> Question:
+    return Question(id=name, user="职工", text=text, received_at=at)
+
+
+async def test_raw_text_is_purged_after_its_days_and_leaves_the_file(tmp_path):
+    clock = WallClock(T0)
+    path = tmp_path / "anchor.db"
+    async with await Store.open(path, clock=clock) as store:
+        await add(store, received("q1", "旧的：我电话13812345678", T0 - 40 * DAY_SECONDS))
+        await add(store, received("q2", "新的：我电话13812345678", T0 - DAY_SECONDS))
+        await add(store, received("q3", "没有个人信息", T0 - 40 * DAY_SECONDS))
+        assert await store.purge_raw_text(30) == 1
+        assert (await store.get("q1")).text == "旧的：我电话***"
+        assert (await store.get("q2")).text == "新的：我电话13812345678"
+        assert await store.purge_raw_text(30) == 0
+        assert await store.purge_raw_text(0) == 1  # raw text not kept: every original goes
+        assert (await store.get("q2")).text == "新的：我电话***"
+        with pytest.raises(ValueError, match="older_than_days"):
+            await store.purge_raw_text(-1)
+    leftovers = [p for p in tmp_path.iterdir() if p.name.startswith("anchor.db")]
+    assert all(b"13812345678" not in p.read_bytes() for p in leftovers)  # secure_delete
+
+
+@pytest.mark.parametrize(("keep", "purged"), [(False, 2), (True, 1)])
+async def test_retention_purges_raw_text_as_configured(tmp_path, keep, purged):
+    clock = WallClock(T0)
+    async with await Store.open(tmp_path / "anchor.db", clock=clock) as store:
+        await add(store, received("q1", "我电话13812345678", T0 - 10 * DAY_SECONDS))
+        await add(store, received("q2", "我电话13812345678", T0 - DAY_SECONDS))
+        config = StoreConfig(keep_raw_text=keep, raw_text_days=7)
+        retention = Retention(store, config, wall_clock=clock)
+        assert await retention.prune_once() == Pruned(as_run=0, questions=0)
+        assert retention.raw_texts_purged == purged
+        texts = [(await store.get(name)).text for name in ("q1", "q2")]
+        assert texts.count("我电话***") == purged
 
 
 async def test_export_since_and_to_a_stream(store):
@@ -431,6 +477,7 @@ def test_retention_must_be_positive(tmp_path, value):
 def test_retention_defaults():
     config = StoreConfig()
     assert (config.retention_days, config.prune_every_hours) == (90, 6.0)
+    assert (config.keep_raw_text, config.raw_text_days) == (False, 30)
 
 
 # -- durability, errors, concurrency -------------------------------------------------------

@@ -4,6 +4,10 @@ The soak kills it with SIGKILL (what a crash or power loss looks like: nothing s
 last autosave) and starts it again on the same port and database, so the engine's reconnect
 and its persistent session are exercised against the real broker. The tests and benchmarks
 use the same class, and `mosquitto_pub` to publish with the real command-line client.
+
+`Broker` is open to anyone (for the soak and benchmarks); `ShippedBroker` runs the shipped
+deploy/mosquitto configuration with users and secrets from `anchor broker secrets`, so the
+tests prove the security an operator installs, not a copy of it.
 """
 
 from __future__ import annotations
@@ -17,12 +21,27 @@ import signal
 import socket
 import subprocess
 import time
+from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
+
+from anchor.harness.certificates import BrokerCertificates
+from anchor.ops.broker_access import (
+    ACL_FILE,
+    PASSWD_FILE,
+    PASSWORD_VAR,
+    PROBE_PASSWORD_VAR,
+    BrokerAccessError,
+    read_env_file,
+    write_secrets,
+)
 
 START_TIMEOUT_S = 5.0
 STOP_TIMEOUT_S = 5.0
 PUBLISH_TIMEOUT_S = 60.0  # generous: a flood of thousands of messages takes about a second
 _SBIN = Path("/usr/sbin/mosquitto")  # Debian installs it outside a normal user's PATH
+SHIPPED_CONFIG = Path(__file__).resolve().parents[2] / "deploy" / "mosquitto" / "mosquitto.conf"
 
 
 class BrokerError(RuntimeError):
@@ -43,6 +62,17 @@ def find_mosquitto() -> str | None:
     return str(_SBIN) if os.access(_SBIN, os.X_OK) else None
 
 
+@dataclass(frozen=True, slots=True)
+class Login:
+    """A user name and password on the broker (repr hides the password)."""
+
+    username: str
+    password: str
+
+    def __repr__(self) -> str:
+        return f"Login({self.username!r})"
+
+
 class Broker:
     """One mosquitto process with persistence in `workdir`.
 
@@ -52,6 +82,7 @@ class Broker:
     """
 
     host = "127.0.0.1"
+    tls_port: int | None = None  # a listener for MQTT over TLS, if the configuration has one
 
     def __init__(self, workdir: Path) -> None:
         executable = find_mosquitto()
@@ -65,17 +96,26 @@ class Broker:
         (workdir / "data").mkdir(parents=True, exist_ok=True)
         self.log_file = workdir / "mosquitto.log"
         self.config_file = workdir / "mosquitto.conf"
+        self.config_file.write_text(self._config_text(), encoding="utf-8")
+        self._process: subprocess.Popen[bytes] | None = None
+
+    def _config_text(self) -> str:
         # As root, mosquitto would drop to the "mosquitto" user and could no longer write its
         # database here; naming the current user keeps it as is (ignored when not root).
         user = pwd.getpwuid(os.getuid()).pw_name
-        self.config_file.write_text(
+        return (
             f"listener {self.port} {self.host}\nallow_anonymous true\npersistence true\n"
-            f"persistence_location {workdir / 'data'}/\nautosave_interval 5\nuser {user}\n"
+            f"persistence_location {self.workdir / 'data'}/\nautosave_interval 5\nuser {user}\n"
             "max_queued_messages 20000\nmax_inflight_messages 1000\n"
-            f"log_dest file {self.log_file}\nlog_type error\nlog_type warning\n",
-            encoding="utf-8",
+            f"log_dest file {self.log_file}\nlog_type error\nlog_type warning\n"
         )
-        self._process: subprocess.Popen[bytes] | None = None
+
+    def client_options(self, login: Login | None = None) -> dict[str, Any]:
+        """Keyword arguments for ``aiomqtt.Client`` that reach this broker as ``login``."""
+        options: dict[str, Any] = {"hostname": self.host, "port": self.port}
+        if login is not None:
+            options.update(username=login.username, password=login.password)
+        return options
 
     @property
     def running(self) -> bool:
@@ -134,6 +174,99 @@ class Broker:
             process.wait()
 
 
+class ShippedBroker(Broker):
+    """The shipped deploy/mosquitto configuration, installed the way the README says, with the
+    users and secrets that `anchor broker secrets` writes for one channel.
+
+    Only what differs from machine to machine is changed, line by line: the listener's port,
+    where the password file, the ACL and the certificates are, and what Debian's own
+    mosquitto.conf adds around the drop-in (database and log location, the user to run as).
+    A line that is not found fails loudly, so a test never runs a config that drifted from the
+    shipped one. With ``certificates``, the commented TLS listener is turned on (on
+    ``tls_port``) exactly as its comment tells an operator to.
+
+    The broker makes each client's id its user name, so one user holds one connection: a
+    second connection as the same user closes the first. Hence several bridges and operators
+    by default, one per concurrent client of a test.
+    """
+
+    def __init__(
+        self,
+        workdir: Path,
+        *,
+        channel: str = "default",
+        bridges: Iterable[str] = ("chat", "other"),
+        operators: Iterable[str] = ("console", "dashboard", "cli"),
+        certificates: BrokerCertificates | None = None,
+        shipped: Path = SHIPPED_CONFIG,
+    ) -> None:
+        self.channel = channel
+        self.secrets_dir = workdir / "secrets"
+        self.certificates = certificates
+        self.tls_port = free_port() if certificates is not None else None
+        self._shipped = shipped
+        try:
+            write_secrets(self.secrets_dir, channel, bridges=bridges, operators=operators)
+        except BrokerAccessError as exc:
+            raise BrokerError(str(exc)) from None
+        super().__init__(workdir)
+
+    @property
+    def engine(self) -> Login:
+        return self._login("engine.env", f"anchor-{self.channel}", PASSWORD_VAR)
+
+    @property
+    def probe(self) -> Login:
+        return self._login("probe.env", f"probe-{self.channel}", PROBE_PASSWORD_VAR)
+
+    def bridge(self, name: str = "chat") -> Login:
+        return self._login(f"bridge-{name}.env", f"bridge-{name}", PASSWORD_VAR)
+
+    def operator(self, name: str = "console") -> Login:
+        return self._login(f"operator-{name}.env", f"operator-{name}", PASSWORD_VAR)
+
+    def _login(self, env_file: str, username: str, variable: str) -> Login:
+        return Login(username, read_env_file(self.secrets_dir / env_file)[variable])
+
+    def _config_text(self) -> str:
+        user = pwd.getpwuid(os.getuid()).pw_name
+        debian = (  # what /etc/mosquitto/mosquitto.conf sets before including conf.d
+            f"persistence_location {self.workdir / 'data'}/\nautosave_interval 5\nuser {user}\n"
+            f"log_dest file {self.log_file}\nlog_type error\nlog_type warning\n"
+            "log_type notice\n"
+        )
+        swaps = {
+            "password_file /etc/mosquitto/anchor/passwd": (
+                f"password_file {self.secrets_dir / PASSWD_FILE}"
+            ),
+            "acl_file /etc/mosquitto/anchor/acl": f"acl_file {self.secrets_dir / ACL_FILE}",
+            "listener 1883 127.0.0.1": f"listener {self.port} {self.host}",
+        }
+        certificates = self.certificates
+        if certificates is not None:
+            swaps |= {
+                "#listener 8883": f"listener {self.tls_port} {self.host}",
+                "#certfile /etc/mosquitto/certs/anchor-broker.crt": (
+                    f"certfile {certificates.cert_file}"
+                ),
+                "#keyfile /etc/mosquitto/certs/anchor-broker.key": (
+                    f"keyfile {certificates.key_file}"
+                ),
+                "#tls_version tlsv1.2": "tls_version tlsv1.2",
+                "#use_username_as_clientid true": "use_username_as_clientid true",
+            }
+        lines = self._shipped.read_text(encoding="utf-8").splitlines()
+        for old, new in swaps.items():
+            found = [n for n, line in enumerate(lines) if line.strip() == old]
+            if len(found) != 1:
+                raise BrokerError(
+                    f"{self._shipped} has {len(found)} lines {old!r} (expected one); "
+                    "update ShippedBroker along with the shipped configuration"
+                )
+            lines[found[0]] = new
+        return debian + "\n".join(lines) + "\n"
+
+
 async def mosquitto_pub(
     broker: Broker,
     topic: str,
@@ -141,17 +274,26 @@ async def mosquitto_pub(
     *,
     qos: int = 1,
     retain: bool = False,
+    login: Login | None = None,
+    cafile: Path | None = None,
 ) -> None:
     """Publish with the real ``mosquitto_pub`` client, as a chat bridge or an operator would.
 
     A list publishes one message per item through a single connection (``-l``), which is how
-    a flood of thousands of messages is sent quickly. `BrokerError` if the client is missing,
-    fails, or has not finished within PUBLISH_TIMEOUT_S.
+    a flood of thousands of messages is sent quickly. ``login`` logs in (the password goes on
+    the command line: for tests only); ``cafile`` publishes over TLS to ``broker.tls_port``,
+    trusting that CA. `BrokerError` if the client is missing, fails, or has not finished
+    within PUBLISH_TIMEOUT_S.
     """
     executable = shutil.which("mosquitto_pub")
     if executable is None:
         raise BrokerError("mosquitto_pub is not installed: apt-get install mosquitto-clients")
-    args = [executable, "-h", broker.host, "-p", str(broker.port), "-t", topic, "-q", str(qos)]
+    port = broker.tls_port if cafile is not None and broker.tls_port else broker.port
+    args = [executable, "-h", broker.host, "-p", str(port), "-t", topic, "-q", str(qos)]
+    if login is not None:
+        args += ["-u", login.username, "-P", login.password]
+    if cafile is not None:
+        args += ["--cafile", str(cafile)]
     if retain:
         args.append("-r")
     if isinstance(payload, list):

@@ -27,6 +27,10 @@ Why it is built this way:
   awaiting the broker's acknowledgement are capped at ``OUTGOING_BACKLOG``.
 - *Nothing private is logged.* Payloads may hold viewers' personal data before moderation and
   are never logged; neither is the password.
+- *The broker decides who is who.* The client id defaults to ``mqtt.username``: the shipped
+  broker configuration (deploy/mosquitto) sets ``use_username_as_clientid``, so the engine's
+  persistent session belongs to the engine's user and no other client can take it over.
+  ``mqtt.tls`` switches to MQTT over TLS, the way remote brokers should be reached.
 
 The incoming callbacks are awaited one at a time in the message loop, so they must be quick
 (store and hand over; never answer inline).
@@ -36,6 +40,7 @@ from __future__ import annotations
 
 import asyncio
 import enum
+import ipaddress
 import logging
 import random
 import time
@@ -50,6 +55,7 @@ from paho.mqtt.subscribeoptions import SubscribeOptions
 
 from anchor.config import MqttConfig
 from anchor.links.payloads import OFFLINE_STATUS, encode, online_status
+from anchor.links.tls import client_context
 
 log = logging.getLogger(__name__)
 
@@ -155,7 +161,8 @@ class MqttLink:
         self._on_question = on_question
         self._on_control = on_control
         self._status = status
-        self._client_id = config.client_id or f"anchor-{channel}"
+        self._client_id = config.client_id or config.username or f"anchor-{channel}"
+        _explain_identity(config, self._client_id)
         base = f"anchor/{channel}"
         self.questions_topic = f"{base}/questions"
         self.control_topic = f"{base}/control"
@@ -165,6 +172,7 @@ class MqttLink:
         self._client: _AckingClient | None = None
         self._task: asyncio.Task[None] | None = None
         self._rng = random.Random()
+        self._handler_failures = 0
 
     def bind(self, *, on_question: Handler, on_control: Handler) -> None:
         """Set the handlers (before ``run()``)."""
@@ -183,7 +191,8 @@ class MqttLink:
 
     @property
     def _address(self) -> str:
-        return f"{self._config.host}:{self._config.port}"
+        tls = " (TLS)" if self._config.tls is not None else ""
+        return f"{self._config.host}:{self._config.port}{tls}"
 
     async def run(self) -> None:
         """Stay connected for ever; returns only by cancellation (then goes offline cleanly).
@@ -242,7 +251,10 @@ class MqttLink:
 
     async def _connection(self) -> _Ended:
         """One connection, from CONNECT to whatever ended it."""
-        client = self._new_client()
+        try:
+            client = self._new_client()
+        except OSError as exc:  # ssl.SSLError too: a CA, certificate or key file is unusable
+            return _Ended(_End.CONNECT_FAILED, f"TLS set-up failed: {exc}", 0.0)
         connected_at: float | None = None
 
         def ended(reason: _End, problem: str) -> _Ended:
@@ -278,6 +290,7 @@ class MqttLink:
         connect_properties.ReceiveMaximum = RECEIVE_MAXIMUM
         if self._password is not None and self._config.username is None:
             log.warning("an MQTT password is set but mqtt.username is not; connecting without")
+        tls = self._config.tls
         return _AckingClient(
             self._config.host,
             self._config.port,
@@ -292,6 +305,7 @@ class MqttLink:
             timeout=CONNECT_TIMEOUT,
             queue_type=_Inbox,
             max_queued_outgoing_messages=OUTGOING_BACKLOG,
+            tls_context=None if tls is None else client_context(tls),
         )
 
     async def _subscribe(self, client: _AckingClient) -> None:
@@ -335,11 +349,18 @@ class MqttLink:
             payload = payload.encode("utf-8")
         try:
             await handler(bytes(payload))
-        except Exception:
-            log.exception(
-                "MQTT %s handler failed (message %d, %d bytes)", what, message.mid, len(payload)
-            )
+        except Exception as exc:
+            # The same failure (a full disk) repeats on every redelivery: the first is logged
+            # in full, the rest in one line each.
+            self._handler_failures += 1
+            if self._handler_failures == 1:
+                log.exception(
+                    "MQTT %s handler failed (message %d, %d bytes)", what, message.mid, len(payload)
+                )
+            else:
+                log.warning("MQTT %s handler failed again: %s", what, exc)
             return False
+        self._handler_failures = 0
         return True
 
     async def _go_offline(self, client: _AckingClient) -> None:
@@ -391,6 +412,37 @@ class MqttLink:
             await client.publish(topic, data, qos=qos, retain=retain, timeout=PUBLISH_TIMEOUT)
         except aiomqtt.MqttError as exc:
             log.debug("MQTT publish to %s dropped: %s", topic, exc)
+
+
+def _explain_identity(config: MqttConfig, client_id: str) -> None:
+    """Say once, at start, what the broker will make of the identity we bring."""
+    if config.client_id and config.username and config.client_id != config.username:
+        log.info(
+            "mqtt.client_id %s differs from mqtt.username %s: a broker that uses the username "
+            "as the client id (use_username_as_clientid, as deploy/mosquitto does) ignores it",
+            client_id,
+            config.username,
+        )
+    if config.tls is not None and config.tls.insecure:
+        log.warning(
+            "mqtt.tls.insecure: the broker certificate's host name is not checked, so another "
+            "server holding any certificate from that CA could pose as the broker"
+        )
+    if config.tls is None and config.username and not _is_local(config.host or ""):
+        log.warning(
+            "the MQTT password goes to %s unencrypted; set mqtt.tls for a broker on another "
+            "machine",
+            config.host,
+        )
+
+
+def _is_local(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def _stay_cancelled() -> None:

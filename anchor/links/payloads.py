@@ -58,6 +58,9 @@ from anchor.messages import Question
 MAX_ID_CHARS = 128
 MAX_USER_CHARS = 128
 MAX_PLATFORM_CHARS = 64
+MAX_SAY_CHARS = 300  # an operator's inserted line: a few sentences, never a speech
+MAX_OPERATOR_CHARS = 64
+MAX_SCHEDULE_NAME_CHARS = 128
 CONTROL_COMMANDS = (
     "say", "load_schedule", "skip", "pause", "resume",
     "start_streaming", "stop_streaming", "start_recording", "stop_recording",
@@ -81,16 +84,21 @@ class RejectedInput(Exception):
         self.reason = reason
         self.detail = detail
         self.field = field
+        self.cmd: str | None = None  # a control command that was recognised, then refused
+        self.by: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class ControlCommand:
-    """An operator command: ``say`` carries text, ``load_schedule`` a path or inline YAML."""
+    """An operator command: ``say`` carries text, ``load_schedule`` a schedule's name in the
+    schedules folder or the schedule itself as inline YAML. ``by`` is the operator's name as
+    the sender gives it (for the record; the broker's ACL decides who may send at all)."""
 
     cmd: str
     text: str | None = None
-    path: str | None = None
+    name: str | None = None
     yaml: str | None = None
+    by: str | None = None
 
 
 def parse_question(payload: bytes, *, max_bytes: int, max_chars: int, now: float) -> Question:
@@ -120,37 +128,51 @@ def parse_control(payload: bytes, *, max_bytes: int) -> ControlCommand:
     if cmd not in CONTROL_COMMANDS:
         raise RejectedInput(
             "unknown_command",
-            f"cmd {cmd!r} is not one of {', '.join(CONTROL_COMMANDS)}",
+            f"cmd is not one of {', '.join(CONTROL_COMMANDS)}",
             "cmd",
         )
-    if cmd == "say":
-        return ControlCommand(cmd, text=_required_text(data, "text", None))
-    if cmd == "load_schedule":
-        return _load_schedule(data)
-    return ControlCommand(cmd)
+    by = _optional_text(data, "by", MAX_OPERATOR_CHARS)
+    try:
+        if cmd == "say":
+            return ControlCommand(cmd, text=_required_text(data, "text", MAX_SAY_CHARS), by=by)
+        if cmd == "load_schedule":
+            return _load_schedule(data, by)
+    except RejectedInput as exc:
+        exc.cmd, exc.by = cmd, by  # for the audit trail: which command was refused, and whose
+        raise
+    return ControlCommand(cmd, by=by)
 
 
-def _load_schedule(data: dict[str, Any]) -> ControlCommand:
-    has_path = data.get("path") is not None
-    has_yaml = data.get("yaml") is not None
-    if has_path and has_yaml:
+def _load_schedule(data: dict[str, Any], by: str | None) -> ControlCommand:
+    if data.get("path") is not None:
         raise RejectedInput(
-            "conflicting_fields", "load_schedule takes path or yaml, not both", "path"
+            "bad_value",
+            "load_schedule takes a schedule by name from the schedules folder, not a path",
+            "path",
         )
-    if has_path:
-        path = _required_str(data, "path").strip()
-        if not path:
-            raise RejectedInput("empty", "path is empty", "path")
-        _reject_control_characters(path, "path", allowed="")
-        return ControlCommand("load_schedule", path=path)
+    has_name = data.get("name") is not None
+    has_yaml = data.get("yaml") is not None
+    if has_name and has_yaml:
+        raise RejectedInput(
+            "conflicting_fields", "load_schedule takes name or yaml, not both", "name"
+        )
+    if has_name:
+        name = _required_str(data, "name").strip()
+        if not name:
+            raise RejectedInput("empty", "name is empty", "name")
+        _reject_control_characters(name, "name", allowed="")
+        name = _within(name, "name", MAX_SCHEDULE_NAME_CHARS)
+        return ControlCommand("load_schedule", name=name, by=by)
     if has_yaml:
         content = _required_str(data, "yaml")
         if not content.strip():
             raise RejectedInput("empty", "yaml is empty", "yaml")
         _reject_control_characters(content, "yaml", allowed="\t\n\r")
-        return ControlCommand("load_schedule", yaml=content)
+        return ControlCommand("load_schedule", yaml=content, by=by)
     raise RejectedInput(
-        "missing_field", "load_schedule needs path (a file) or yaml (the schedule itself)", "path"
+        "missing_field",
+        "load_schedule needs name (a schedule in the schedules folder) or yaml (the schedule)",
+        "name",
     )
 
 
@@ -238,9 +260,7 @@ def _optional_timestamp(data: dict[str, Any], key: str) -> float | None:
     if seconds > _MILLISECONDS_ABOVE:
         seconds /= 1000.0
     if not math.isfinite(seconds) or seconds < 0 or seconds > _MILLISECONDS_ABOVE:
-        raise RejectedInput(
-            "bad_value", f"{key} {value!r} is not a time in seconds since 1970", key
-        )
+        raise RejectedInput("bad_value", f"{key} is not a time in seconds since 1970", key)
     return seconds
 
 

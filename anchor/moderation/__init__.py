@@ -6,7 +6,8 @@ masked, each viewer's rate is limited, and near-duplicate questions are recognis
 are answered once.
 
 - `Moderator` (moderator.py): word lists → `Screening`; reloads edited lists.
-- `mask_personal_data` (personal.py): mobiles, ID cards, e-mail, bank cards.
+- `mask_personal_data` (personal/): phone numbers, ID and bank cards, e-mail, QQ and WeChat
+  ids, street addresses and names, however they are spelled out.
 - `RateLimiter` (ratelimit.py): per-viewer sliding window with bounded memory.
 - `normalize_question`, `similarity`, `NEAR_DUPLICATE` (duplicates.py).
 - `ModerationError` (wordlist.py): a list cannot be read; names the file and line.

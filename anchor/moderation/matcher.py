@@ -1,49 +1,54 @@
 """Finding listed words in a text, however they are spelled.
 
-Two ways a word is found, both on the text's skeleton (see folding.py):
+A text is read once (textview.py): folded to its skeleton, its Han characters grouped into
+runs that may step over short insertions ("赌1博", "赌の博"), and the syllables each position
+offers. A listed word is then found
 
-- *Literally*: its folded letters appear in order, whatever was put between them ("赌 博",
-  "赌*博", "赌\u200d博", "ＦＵＣＫ"). A word that starts with a Latin letter or digit must start a
-  Latin word of the text, so "this hit" does not contain "shit"; its end is free, so
-  "fucking" still contains "fuck".
-- *By sound*: a Han word of two or more syllables whose toneless pinyin appears as whole
-  syllables: Han characters read one syllable each, Latin runs split into valid syllables
-  ("堵博", "du bo", "dubo" for 赌博). One-syllable words are never matched by sound: too
-  many innocent characters share a syllable.
+- *as written*: a word of Han characters in a Han run; any other word (Latin letters, digits,
+  "K粉") in the skeleton, where a word that starts with a Latin letter or digit must start a
+  Latin word of the text, so "this hit" does not contain "shit" (its end is free, so
+  "fucking" still contains "fuck", except for words of three letters or fewer, which must
+  be whole words: "tmd" is not in "tmdb");
+- *by sound*, for a Han word of two or more syllables: typed pinyin, alone or mixed with the
+  word's own characters ("du bo", "du3bo2", "堵bo" for ~赌博, "约pao" for 约炮). Other Han
+  characters of the same sound ("堵博") count only for a word listed as ``~word``, because
+  the sound-alikes of most words are ordinary words (约跑, 卖银饰, 落袋为安). One-syllable
+  words are never matched by sound, and ``=word`` never is.
 
-A match of Han characters, by spelling or by sound, is dropped when it cuts through a common
-word at its start or end ("特色情况" holds 色情, "代表自己" sounds like biao zi), and a match by
-sound is dropped when the characters are themselves a common word (大妈 is not 大麻): see
-lexicon.py. What remains is fixed by the operator: exemptions (``!word`` in a list) cancel
-any match that lies inside an occurrence of the exempt word (读博, du bo, is not a common
-word but sounds like 赌博), and a word listed as ``=word`` is never matched by sound.
+A match is then dropped when an exemption (``!word``) covers it, or when the words around it
+show the characters are not the listed word (guard.py): cut across two innocent words
+(特色|情况), made of real words (大妈 for da ma), cut by a pause between clauses (收购，银行卡)
+or a possessive (同事|他妈的|退休金).
 
-Each text is folded and converted once; candidates are looked up by first character or
-first syllable, so screening stays well under a millisecond for a 200-character question
-against a list of hundreds of words.
+Candidates are looked up by first character or first syllable, and a cut into words is made
+only around a candidate, so screening a 200-character question against a few hundred words
+takes well under a millisecond (benchmarks/bench_moderation.py).
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
 
-from anchor.moderation.folding import (
-    is_cjk,
-    is_latin_or_digit,
-    latin_letter,
-    skeleton,
-    skeleton_with_gaps,
-)
+from anchor.moderation import guard
+from anchor.moderation.folding import CharMap, is_cjk, is_latin_or_digit, skeleton
 from anchor.moderation.lexicon import Lexicon
 from anchor.moderation.pinyin import PinyinTable
+from anchor.moderation.textview import Step, TextView
 from anchor.moderation.wordlist import ListedWord
 
-# What a position of the text offers to a sound match: a Han character's syllable (the next
-# position follows it), the syllables a Latin run offers there (each with the position after
-# it), or nothing (digits, other scripts, the middle of a syllable).
-_Step = str | dict[str, int] | None
+_CONTEXT = 8  # characters either side of a match that the cut into words looks at
+# The count a listed word gets in the cut when the dictionary does not know it (裸聊, 约炮):
+# an everyday word's, so it neither always wins nor always loses against its neighbours.
+_LISTED_COUNT = 100
+
+# Latin words this short are matched as whole words: as a prefix they start too many
+# innocent ones ("tmd" in "tmdb").
+_SHORT_LATIN = 3
+
+_Path = tuple[tuple[int, str | None], ...]  # per syllable: position, Han character or None
+_Covered = Callable[[int, int], bool]  # whether an exemption covers these positions
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,156 +63,230 @@ class Hit:
 class _Spelling:
     letters: str  # the word's skeleton
     word: str
+    han: bool  # Han characters only: found in Han runs
     starts_latin: bool  # must begin where a Latin word of the text begins
+    whole: bool  # a short Latin word ("cnm", "wtf"): must also end where a Latin word ends
+
+
+@dataclass(frozen=True, slots=True)
+class _Index:
+    """Spellings by first character: Han words (found in Han runs) and the others."""
+
+    han: dict[str, list[_Spelling]] = field(default_factory=lambda: defaultdict(list))
+    other: dict[str, list[_Spelling]] = field(default_factory=lambda: defaultdict(list))
+
+    def add(self, spelling: _Spelling) -> None:
+        (self.han if spelling.han else self.other)[spelling.letters[0]].append(spelling)
+
+
+@dataclass(frozen=True, slots=True)
+class _Sound:
+    syllables: tuple[str, ...]
+    letters: str  # the word's characters, one per syllable
+    word: str
+    homophones: bool  # other characters of the same sound count
+
+
+@dataclass(frozen=True, slots=True)
+class _Found:
+    first: int  # skeleton positions of the first and last character
+    last: int
+    spelling: _Spelling
+    run: int | None  # the Han run and offset, for a Han word
+    offset: int
 
 
 class WordMatcher:
     """The compiled form of a set of word lists. Immutable; safe to use from any thread."""
 
-    def __init__(self, words: Iterable[ListedWord], table: PinyinTable, lexicon: Lexicon) -> None:
+    def __init__(
+        self,
+        words: Iterable[ListedWord],
+        table: PinyinTable,
+        lexicon: Lexicon,
+        simplified: CharMap,
+    ) -> None:
         self._table = table
         self._lexicon = lexicon
-        self._spellings: dict[str, list[_Spelling]] = defaultdict(list)
-        self._exempt: dict[str, list[_Spelling]] = defaultdict(list)
-        self._sounds: dict[str, list[tuple[tuple[str, ...], str]]] = defaultdict(list)
+        self._simplified = simplified
+        self._spellings = _Index()
+        self._exempt = _Index()
+        self._sounds: dict[str, list[_Sound]] = defaultdict(list)
+        self._homophones: dict[str, list[_Sound]] = defaultdict(list)
+        self._listed_counts: dict[str, int] = {}
         self._count = 0
         for listed in words:
-            letters = skeleton(listed.text)
-            spelling = _Spelling(letters, listed.text, is_latin_or_digit(letters[0]))
+            letters = skeleton(listed.text, simplified)
+            han = all(map(is_cjk, letters))
+            latin = is_latin_or_digit(letters[0])
+            whole = latin and len(letters) <= _SHORT_LATIN and all(map(is_latin_or_digit, letters))
+            spelling = _Spelling(letters, listed.text, han, latin, whole)
+            if han:
+                self._listed_counts[letters] = max(lexicon.count(letters), _LISTED_COUNT)
             if listed.exempt:
-                self._exempt[letters[0]].append(spelling)
+                self._exempt.add(spelling)
                 continue
-            self._spellings[letters[0]].append(spelling)
+            self._spellings.add(spelling)
             self._count += 1
-            if listed.by_sound and len(letters) >= 2 and all(map(is_cjk, letters)):
+            if listed.by_sound and han and len(letters) >= 2:
                 for syllables in table.word_readings(letters):
-                    self._sounds[syllables[0]].append((syllables, listed.text))
+                    sound = _Sound(syllables, letters, listed.text, listed.by_homophone)
+                    self._sounds[syllables[0]].append(sound)
+                    if sound.homophones:
+                        self._homophones[syllables[0]].append(sound)
 
     def __len__(self) -> int:
         """How many words (not exemptions) are listed."""
         return self._count
 
     def find(self, text: str) -> Hit | None:
-        """The first listed word in ``text`` that no exemption covers, or None."""
-        letters, gaps = skeleton_with_gaps(text)
-        if not letters:
+        """The first listed word in ``text`` that nothing excuses, or None."""
+        view = TextView(text, self._simplified, self._table)
+        if not view.letters:
             return None
-        starts = [
-            gaps[i] or not is_latin_or_digit(letters[i - 1]) if i else True
-            for i in range(len(letters))
-        ]
-        exempt = [
-            (i, i + len(spelling.letters))
-            for i, spelling in self._spelled_at(letters, starts, self._exempt)
-        ]
+        exempt: list[tuple[int, int]] | None = None
 
-        def counts(begin: int, end: int) -> bool:
-            if any(low <= begin and end <= high for low, high in exempt):
-                return False
-            return not (self._cuts_innocent(letters, begin) or self._cuts_innocent(letters, end))
+        def covered(first: int, last: int) -> bool:
+            nonlocal exempt
+            if exempt is None:
+                exempt = [(f.first, f.last) for f in self._spelled(view, self._exempt)]
+            return any(low <= first and last <= high for low, high in exempt)
 
-        for begin, spelling in self._spelled_at(letters, starts, self._spellings):
-            if counts(begin, begin + len(spelling.letters)):
-                return Hit(spelling.word, by_sound=False)
-        steps = self._steps(letters, gaps)
-        for begin, step in enumerate(steps):
-            for syllables, word in self._sound_candidates(step):
-                end = _walk(steps, begin, syllables)
-                if end is None or letters[begin:end] in self._lexicon:
-                    continue
-                if counts(begin, end):
-                    return Hit(word, by_sound=True)
+        for found in self._spelled(view, self._spellings):
+            if covered(found.first, found.last):
+                continue
+            if found.run is not None and self._excused_as_written(view, found):
+                continue
+            return Hit(found.spelling.word, by_sound=False)
+        index = self._sounds if view.has_pinyin else self._homophones
+        starts = [i for i, reading in enumerate(view.readings) if reading in index]
+        for begin in sorted([*starts, *view.latin]):
+            for sound in _candidates(view.options(begin), index):
+                for path, end in _paths(view, begin, sound.syllables):
+                    if self._counts_by_sound(view, sound, path, end, covered):
+                        return Hit(sound.word, by_sound=True)
         return None
 
-    def _cuts_innocent(self, letters: str, at: int) -> bool:
-        """Whether an innocent common word spans ``at``. A common word that holds a listed
-        one is not innocent: "毒品" must not excuse 吸毒 in "吸毒品"."""
-        return any(not self._holds_listed(word) for word in self._lexicon.words_across(letters, at))
+    def _spelled(self, view: TextView, index: _Index) -> list[_Found]:
+        """Every occurrence of the words of ``index`` as written, in text order."""
+        found: list[_Found] = []
+        for number, run in enumerate(view.runs):
+            for offset, char in enumerate(run.text):
+                for spelling in index.han.get(char, ()):
+                    if run.text.startswith(spelling.letters, offset):
+                        last = run.positions[offset + len(spelling.letters) - 1]
+                        found.append(_Found(run.positions[offset], last, spelling, number, offset))
+        letters = view.letters
+        for i, char in enumerate(letters if index.other else ()):
+            for spelling in index.other.get(char, ()):
+                if spelling.starts_latin and not view.starts[i]:
+                    continue
+                end = i + len(spelling.letters)
+                if not letters.startswith(spelling.letters, i):
+                    continue
+                if spelling.whole and end < len(letters) and _goes_on(view, end):
+                    continue
+                found.append(_Found(i, end - 1, spelling, None, 0))
+        found.sort(key=lambda f: (f.first, -f.last))
+        return found
 
-    def _holds_listed(self, word: str) -> bool:
+    def _excused_as_written(self, view: TextView, found: _Found) -> bool:
+        """Whether the words around a Han word as written show it is not that word."""
+        assert found.run is not None
+        run = view.runs[found.run]
+        begin, end = found.offset, found.offset + len(found.spelling.letters)
+        if view.pauses and guard.across_pause(run.positions[begin:end], view.pauses):
+            return True
+        text = run.text
+        low, window, spans = self._cut(text, begin, end)
+        at, to = begin - low, end - low
         return any(
-            word.startswith(spelling.letters, i)
-            for i, char in enumerate(word)
-            for spelling in self._spellings.get(char, ())
+            reading(window, spans, at, to, self._innocent)
+            for reading in (guard.split_across_words, guard.possessive)
         )
 
-    @staticmethod
-    def _spelled_at(
-        letters: str, starts: list[bool], index: dict[str, list[_Spelling]]
-    ) -> Iterable[tuple[int, _Spelling]]:
-        for i, char in enumerate(letters):
-            for spelling in index.get(char, ()):
-                if spelling.starts_latin and not starts[i]:
-                    continue
-                if letters.startswith(spelling.letters, i):
-                    yield i, spelling
+    def _counts_by_sound(
+        self,
+        view: TextView,
+        sound: _Sound,
+        path: _Path,
+        end: int,
+        covered: _Covered,
+    ) -> bool:
+        typed = any(char is None for _, char in path)
+        replaced = [
+            position
+            for k, (position, char) in enumerate(path)
+            if char is not None and char != sound.letters[k]
+        ]
+        if not (typed or replaced):
+            return False  # the word as written: judged as written
+        if replaced and not sound.homophones:
+            return False
+        if all(char is None and view.word_start(at) in view.capitalized for at, char in path):
+            return False  # a name in pinyin: "Wang Du", "Du Fan"
+        if covered(path[0][0], end - 1):
+            return False
+        return not (replaced and self._among_words(view, path, replaced))
 
-    def _sound_candidates(self, step: _Step) -> Iterable[tuple[tuple[str, ...], str]]:
-        if step is None:
-            return ()
-        if isinstance(step, str):
-            return self._sounds.get(step, ())
-        return [candidate for syllable in step for candidate in self._sounds.get(syllable, ())]
+    def _among_words(self, view: TextView, path: _Path, replaced: list[int]) -> bool:
+        """Whether a match by sound is made of real words (guard.among_words): 病毒 and
+        特色|请 are, 扎金花 is not (金花 is the listed word's own)."""
+        by_run: dict[int, list[int]] = defaultdict(list)
+        for position, char in path:
+            if char is not None:
+                run, offset = view.run_at[position]
+                by_run[run].append(offset)
+        for run, offsets in by_run.items():
+            text = view.runs[run].text
+            begin, end = min(offsets), max(offsets) + 1
+            if text[begin:end] in self._lexicon:
+                return True
+            low, window, spans = self._cut(text, begin, end)
+            others = [view.run_at[p][1] - low for p in replaced if view.run_at[p][0] == run]
+            if guard.among_words(window, spans, begin - low, end - low, others, self._innocent):
+                return True
+        return False
 
-    def _steps(self, letters: str, gaps: tuple[bool, ...]) -> list[_Step]:
-        steps: list[_Step] = [None] * len(letters)
-        i = 0
-        while i < len(letters):
-            reading = self._table.reading(letters[i])
-            if reading is not None:
-                steps[i] = reading
-                i += 1
-            elif latin_letter(letters[i]) is None:
-                i += 1
-            else:
-                end = i
-                while end < len(letters) and latin_letter(letters[end]) is not None:
-                    end += 1
-                self._latin_steps(letters, gaps, i, end, steps)
-                i = end
-        return steps
+    def _cut(self, text: str, begin: int, end: int) -> tuple[int, str, list[tuple[int, int]]]:
+        """The text around ``text[begin:end]``, where it starts, and its cut into words."""
+        low = max(0, begin - _CONTEXT)
+        window = text[low : end + _CONTEXT]
+        return low, window, self._lexicon.segment(window, self._listed_counts)
 
-    def _latin_steps(
-        self, letters: str, gaps: tuple[bool, ...], begin: int, end: int, steps: list[_Step]
-    ) -> None:
-        """Syllables of a Latin run: split as one ("d u b o"), or else word by word."""
-        plain = "".join(latin_letter(char) or "" for char in letters[begin:end])
-        whole = self._table.split_points(plain)
-        pieces: list[tuple[int, str, frozenset[int] | None]]
-        if whole is not None:
-            pieces = [(0, plain, whole)]
-        else:
-            cuts = [0, *(k for k in range(1, len(plain)) if gaps[begin + k]), len(plain)]
-            pieces = [
-                (low, plain[low:high], self._table.split_points(plain[low:high]))
-                for low, high in zip(cuts, cuts[1:], strict=False)
-            ]
-        for low, piece, points in pieces:
-            if points is None:
-                continue
-            offset = begin + low
-            for point in points:
-                if point < len(piece):
-                    found = self._table.syllables_from(piece, point, points)
-                    steps[offset + point] = {syl: offset + stop for syl, stop in found.items()}
+    def _innocent(self, word: str) -> bool:
+        """A common word that holds no listed word."""
+        return word in self._lexicon and not any(
+            word.startswith(spelling.letters, i)
+            for i, char in enumerate(word)
+            for spelling in self._spellings.han.get(char, ())
+        )
 
 
-def _walk(steps: list[_Step], begin: int, syllables: tuple[str, ...]) -> int | None:
-    """Where a run of whole syllables starting at ``begin`` ends, or None if it is not there."""
-    at = begin
-    for syllable in syllables:
-        if at >= len(steps):
-            return None
-        step = steps[at]
-        if isinstance(step, str):
-            if step != syllable:
-                return None
-            at += 1
-        elif step:
-            following = step.get(syllable)
-            if following is None:
-                return None
-            at = following
-        else:
-            return None
-    return at
+def _goes_on(view: TextView, at: int) -> bool:
+    """The Latin word that ends before ``at`` goes on: a letter or digit follows, no gap."""
+    return not view.starts[at] and is_latin_or_digit(view.letters[at])
+
+
+def _candidates(options: list[Step], index: Mapping[str, list[_Sound]]) -> Iterable[_Sound]:
+    """The words whose first syllable a position offers, each once."""
+    if len(options) == 1:
+        return index.get(options[0][0], ())
+    return {id(s): s for option in options for s in index.get(option[0], ())}.values()
+
+
+def _paths(view: TextView, begin: int, syllables: tuple[str, ...]) -> Iterator[tuple[_Path, int]]:
+    """Every way the syllables run from ``begin``, and the position after the last."""
+
+    def walk(at: int, taken: _Path) -> Iterator[tuple[_Path, int]]:
+        if len(taken) == len(syllables):
+            yield taken, at
+            return
+        if at >= len(view.letters):
+            return
+        wanted = syllables[len(taken)]
+        for syllable, following, char in view.options(at):
+            if syllable == wanted:
+                yield from walk(following, (*taken, (at, char)))
+
+    return walk(begin, ())

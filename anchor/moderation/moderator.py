@@ -20,6 +20,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from anchor.moderation.folding import simplified_chinese
 from anchor.moderation.lexicon import Lexicon
 from anchor.moderation.matcher import WordMatcher
 from anchor.moderation.personal import mask_personal_data
@@ -44,15 +45,17 @@ class Screening:
 class Moderator:
     """Screens texts against word lists that may change while the show runs.
 
-    Construction reads the lists, pypinyin's readings and jieba's word list (blocking, about a
-    second): use `aload` from async code. `screen` is pure and takes well under a
-    millisecond, so it is called directly on the event loop.
+    Construction reads the lists, pypinyin's readings, jieba's word list and OpenCC's
+    traditional-to-simplified table (blocking, about a second): use `aload` from async code.
+    `screen` is pure and takes well under a millisecond, so it is called directly on the
+    event loop.
     """
 
     def __init__(self, wordlists: Sequence[Path]) -> None:
         self._paths = tuple(Path(path) for path in wordlists)
         self._table = PinyinTable()
         self._lexicon = Lexicon.common_chinese()
+        self._simplified = simplified_chinese()
         self._reloading = threading.Lock()
         signature = self._signature()
         self._matcher = self._compile()
@@ -109,7 +112,7 @@ class Moderator:
         words: list[ListedWord] = []
         for path in self._paths:
             words.extend(read_wordlist(path))
-        return WordMatcher(words, self._table, self._lexicon)
+        return WordMatcher(words, self._table, self._lexicon, self._simplified)
 
     def _signature(self) -> _Signature:
         stamps: list[tuple[int, int] | None] = []

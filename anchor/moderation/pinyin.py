@@ -59,6 +59,10 @@ class PinyinTable:
         """The most common toneless reading of a Han character, or None for anything else."""
         return self._readings.get(char)
 
+    def readings(self, text: str) -> list[str | None]:
+        """The reading of each character of ``text`` (None where it has none)."""
+        return list(map(self._readings.get, text))
+
     def word_readings(self, word: str) -> set[tuple[str, ...]]:
         """The syllable sequences a Han word is matched by (empty if a character has none)."""
         by_char = [reading for char in word if (reading := self._readings.get(char)) is not None]

@@ -45,3 +45,10 @@ class RateLimiter:
             return False
         times.append(now)
         return True
+
+    def withdraw(self, viewer: str, at: float) -> None:
+        """Uncount a question allowed at ``at`` that could not be taken after all (the store
+        failed): it will come again from the broker and must not count twice."""
+        times = self._recent.get(viewer)
+        if times is not None and at in times:
+            times.remove(at)

@@ -1,10 +1,18 @@
 """Sensitive-word lists: plain UTF-8 text files that operators edit by hand.
 
 One word or phrase per line; ``#`` starts a comment (a whole line or the rest of a line);
-blank lines are ignored. Two prefixes fix false positives: ``!`` marks an exemption, an
-innocent word that contains or sounds like a listed one ("!读博" keeps "我在读博" from
-matching 赌博 by sound); ``=`` marks a word matched by its spelling only, never by sound
-("=大麻", whose sound da ma is also 大妈).
+blank lines are ignored. A Chinese word is matched as written (through spacing, symbols,
+inserted letters or digits, look-alike letters, traditional characters) and as typed in
+pinyin ("du bo", "du3bo2"). Three prefixes change that:
+
+- ``~`` also matches it written with *other characters of the same sound* ("~赌博" catches
+  堵博). Only for words whose sound-alikes are a known evasion: homophones of most words are
+  ordinary words (约跑 sounds like 约炮), so this is never the default.
+- ``=`` matches it by its spelling only, never by sound, not even typed pinyin ("=大麻",
+  whose sound da ma is also 大妈).
+- ``!`` marks an exemption, an innocent word that contains or sounds like a listed one
+  ("!读博" keeps "我在读博" from matching ~赌博 by sound).
+
 Problems are reported with the file and line, so the operator can fix the list without
 reading code.
 """
@@ -28,7 +36,8 @@ class ListedWord:
     text: str  # as the operator wrote it (without the prefix)
     exempt: bool
     where: str  # "path:line", for messages
-    by_sound: bool = True
+    by_sound: bool = True  # typed pinyin matches it (not for "=word")
+    by_homophone: bool = False  # other Han characters of the same sound match it ("~word")
 
 
 def read_wordlist(path: Path) -> list[ListedWord]:
@@ -52,11 +61,19 @@ def read_wordlist(path: Path) -> list[ListedWord]:
         text = line.split("#", 1)[0].strip()
         if not text:
             continue
-        prefix = text[0] if text[0] in "!=" else ""
+        prefix = text[0] if text[0] in "!=~" else ""
         text = text[len(prefix) :].strip()
         if not skeleton(text):
             raise ModerationError(
                 f"{path}:{number}: {line.strip()!r} has no letters or digits to match"
             )
-        words.append(ListedWord(text, prefix == "!", f"{path}:{number}", by_sound=prefix != "="))
+        words.append(
+            ListedWord(
+                text,
+                exempt=prefix == "!",
+                where=f"{path}:{number}",
+                by_sound=prefix != "=",
+                by_homophone=prefix == "~",
+            )
+        )
     return words

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import os
 import shutil
 import socket
 import subprocess
@@ -15,6 +17,7 @@ class Finding:
     ok: bool
     detail: str
     fix: str = ""
+    warning: bool = False  # present and working, but unsafe (e.g. an open broker)
 
 
 def _espeak() -> Finding:
@@ -139,6 +142,100 @@ def _broker(config) -> Finding:
     return Finding("MQTT broker", True, f"{mqtt.host}:{mqtt.port} accepts connections")
 
 
+# What the security probes publish on the control topic: a command no engine knows, so a
+# broker that lets it through changes nothing on air (the engine refuses it as unknown_command).
+PROBE_COMMAND = {"cmd": "anchor-doctor-probe", "by": "anchor doctor"}
+PROBE_USERNAME_ENV = "ANCHOR_MQTT_PROBE_USERNAME"
+PROBE_PASSWORD_ENV = "ANCHOR_MQTT_PROBE_PASSWORD"
+_SECURE_BROKER = "install deploy/mosquitto with `anchor broker secrets` (README: Broker security)"
+
+
+def _broker_security(config) -> list[Finding]:
+    """Try what an attacker would: log in without a user name, and publish to the control
+    topic as a user with no rights (``probe-<channel>`` from `anchor broker secrets`, when its
+    env file is loaded). MQTT 5 brokers answer a denied publish with PUBACK 0x87."""
+    from anchor.links.probe import probe_publish
+
+    mqtt = config.mqtt
+    topic = f"anchor/{config.channel}/control"
+    payload = json.dumps(PROBE_COMMAND).encode("utf-8")
+    harmless = f"the probe {PROBE_COMMAND['cmd']!r} is refused by the engine as unknown_command"
+
+    def probe(username: str | None = None, password: str | None = None):
+        return probe_publish(
+            mqtt.host, mqtt.port, topic=topic, payload=payload,
+            username=username, password=password, tls=mqtt.tls,
+        )  # fmt: skip
+
+    found = []
+    anonymous = probe()
+    if anonymous.error is not None:
+        found.append(
+            Finding("MQTT anonymous", False, f"could not check: {anonymous.error}", warning=True)
+        )
+    elif not anonymous.connected:
+        found.append(
+            Finding("MQTT anonymous", True, f"refused (CONNACK {_code(anonymous.connect_code)})")
+        )
+    elif anonymous.published:
+        detail = (
+            f"accepted, and may publish {topic} (PUBACK {_code(anonymous.publish_code)}): "
+            f"anyone who reaches {mqtt.host}:{mqtt.port} can change what airs ({harmless})"
+        )
+        found.append(Finding("MQTT anonymous", False, detail, _SECURE_BROKER, warning=True))
+    else:
+        detail = (
+            f"accepted (CONNACK 0x00), though {topic} is refused "
+            f"(PUBACK {_code(anonymous.publish_code)})"
+        )
+        found.append(Finding("MQTT anonymous", False, detail, _SECURE_BROKER, warning=True))
+
+    username = os.environ.get(PROBE_USERNAME_ENV, "").strip()
+    password = os.environ.get(PROBE_PASSWORD_ENV, "").strip()
+    if not (username and password):
+        detail = (
+            f"not checked: load probe.env from `anchor broker secrets` ({PROBE_USERNAME_ENV}, "
+            f"{PROBE_PASSWORD_ENV}) to check that a non-operator cannot publish {topic}"
+        )
+        found.append(Finding("MQTT control ACL", True, detail))
+        return found
+    result = probe(username, password)
+    if result.error is not None:
+        detail = f"could not check as {username}: {result.error}"
+        found.append(Finding("MQTT control ACL", False, detail, warning=True))
+    elif not result.connected:
+        detail = f"{username} cannot log in (CONNACK {_code(result.connect_code)})"
+        fix = "install the passwd written with this probe.env, then reload mosquitto"
+        found.append(Finding("MQTT control ACL", False, detail, fix, warning=True))
+    elif result.published:
+        detail = (
+            f"{username}, a user with no rights, may publish {topic} "
+            f"(PUBACK {_code(result.publish_code)}): a bridge could change what airs ({harmless})"
+        )
+        found.append(Finding("MQTT control ACL", False, detail, _SECURE_BROKER, warning=True))
+    else:
+        detail = f"{username} may not publish {topic} (PUBACK {_code(result.publish_code)})"
+        found.append(Finding("MQTT control ACL", True, detail))
+    return found
+
+
+def _code(value: int | None) -> str:
+    """An MQTT 5 reason code with its name, as the broker would log it."""
+    from paho.mqtt.packettypes import PacketTypes
+    from paho.mqtt.reasoncodes import ReasonCode
+
+    if value is None:
+        return "none"
+    try:
+        name = ReasonCode(PacketTypes.PUBACK, identifier=value).getName()
+    except (KeyError, ValueError):
+        try:
+            name = ReasonCode(PacketTypes.CONNACK, identifier=value).getName()
+        except (KeyError, ValueError):
+            name = "unknown"
+    return f"0x{value:02X} {name}"
+
+
 def _llm(config) -> Finding:
     llm = config.llm
     if not llm.enabled:
@@ -168,9 +265,13 @@ def _llm(config) -> Finding:
 def run_doctor(config=None) -> int:
     findings = [check() for check in CHECKS]
     if config is not None:
-        findings += [*_voices(config), _broker(config), _llm(config)]
+        broker = _broker(config)
+        findings += [*_voices(config), broker]
+        if config.mqtt.host and broker.ok:
+            findings += _broker_security(config)
+        findings.append(_llm(config))
     for finding in findings:
-        mark = "ok " if finding.ok else "MISSING"
+        mark = "ok " if finding.ok else ("WARNING" if finding.warning else "MISSING")
         line = f"[{mark:7}] {finding.name}: {finding.detail}"
         if not finding.ok and finding.fix:
             line += f"  → fix: {finding.fix}"

@@ -21,6 +21,7 @@ from typing import Any, Protocol
 from anchor.config import HealthConfig
 from anchor.events import AnswerAired, AnswerStarted, Event
 from anchor.links.mqtt import MqttLink
+from anchor.links.payloads import status_payload
 from anchor.media.linequeue import LineQueue
 from anchor.media.playout import Playout
 from anchor.ops.health import HealthServer, health_status
@@ -28,6 +29,7 @@ from anchor.ops.metrics import Registry
 from anchor.ops.watchdog import LoopHeartbeat, Watchdog
 from anchor.questions.desk import QuestionDesk
 from anchor.questions.reception import Reception
+from anchor.show.director import Director
 from anchor.speech.cache import SynthesisCache
 from anchor.speech.chain import VoiceChain
 from anchor.store import Store
@@ -51,6 +53,7 @@ class ObsState(Protocol):
 class Watched:
     """The parts telemetry reads; a part the channel runs without is None and not reported."""
 
+    director: Director | None = None
     playout: Playout | None = None
     lines: LineQueue | None = None
     store: Store | None = None
@@ -65,9 +68,17 @@ class Watched:
 class ChannelTelemetry:
     KINDS: tuple[type, ...] = (AnswerStarted, AnswerAired)
 
-    def __init__(self, config: HealthConfig, *, wall_clock: Callable[[], float] = time.time):
+    def __init__(
+        self,
+        config: HealthConfig,
+        *,
+        channel: str = "default",
+        wall_clock: Callable[[], float] = time.time,
+    ):
         self._config = config
+        self._channel = channel
         self._now = wall_clock
+        self._since = wall_clock()
         self.registry = Registry()
         self.watchdog = Watchdog(config.stall_seconds)
         self.heartbeat = LoopHeartbeat()
@@ -162,6 +173,23 @@ class ChannelTelemetry:
             if received:
                 self._latency.observe(max(0.0, event.aired_at - received))
 
+    def status(self) -> dict[str, Any]:
+        """What the retained status topic says about the channel."""
+        parts = self._parts
+        director, playout, obs = parts.director, parts.playout, parts.obs
+        segment = director.current_segment if director is not None else None
+        return status_payload(
+            channel=self._channel,
+            schedule="" if director is None else director.schedule.name,
+            segment=None if segment is None else segment.id,
+            paused=bool(director is not None and director.paused),
+            stream_time=0.0 if playout is None else playout.stream_seconds,
+            questions_waiting=0 if parts.desk is None else len(parts.desk),
+            since=self._since,
+            obs=None if obs is None else {"connected": obs.connected, **obs.stats},
+            health=self.health(),
+        )
+
     def gauges(self) -> dict[str, float]:
         """How full the channel's queues are and how the playout keeps up (empty before the
         show starts), for the soak's sampler and other in-process monitors."""
@@ -210,6 +238,7 @@ class ChannelTelemetry:
             "obs": _peer(self._parts.obs),
             "broker": _peer(self._parts.link),
             "voice": _voice(self._parts.voice),
+            "store": _store(self._parts.store),
         }
         playout = self._parts.playout
         if (
@@ -287,6 +316,13 @@ def _peer(peer: _Peer | None) -> str:
     if peer is None:
         return "off"
     return "ok" if peer.connected else "degraded"
+
+
+def _store(store: Store | None) -> str:
+    """Degraded while the store fails (a full disk): on air still, questions wait at the broker."""
+    if store is None:
+        return "off"
+    return "ok" if store.healthy else "degraded"
 
 
 def _voice(voice: VoiceChain | None) -> str:

@@ -9,25 +9,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import sys
-import time
-import uuid
 
-from anchor.messages import Question
 from anchor.questions.reception import Reception
 
 log = logging.getLogger(__name__)
 
 MAX_LINE_BYTES = 64 * 1024
-
-
-def local_question(text: str, platform: str) -> Question:
-    return Question(
-        id=f"{platform}-{uuid.uuid4().hex[:12]}",
-        user=platform,
-        text=text,
-        platform=platform,
-        received_at=time.time(),
-    )
 
 
 async def read_console(reception: Reception) -> None:
@@ -39,6 +26,6 @@ async def read_console(reception: Reception) -> None:
     while line := await reader.readline():
         text = line.decode("utf-8", errors="replace").strip()
         if text:
-            outcome = await reception.take(local_question(text, "console"))
+            outcome = await reception.take_local(text, "console")
             log.info("question from the console: %s", outcome)
     await asyncio.Event().wait()

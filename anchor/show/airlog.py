@@ -24,7 +24,7 @@ from anchor.events import (
     QuestionExpired,
 )
 from anchor.messages import Answer, Line, WaitingQuestion
-from anchor.store import Store
+from anchor.store import Store, StoreError
 
 log = logging.getLogger(__name__)
 
@@ -56,8 +56,15 @@ class AirLog:
         self._now = wall_clock
         self._open: dict[str, _OpenAnswer] = {}
         self.answers_recorded = 0
+        self.unrecorded = 0  # events lost to a failing store
 
     async def handle(self, event: Event) -> None:
+        try:
+            await self._handle(event)
+        except StoreError:  # the store logs its failure once, and its recovery
+            self.unrecorded += 1
+
+    async def _handle(self, event: Event) -> None:
         if isinstance(event, LineAired):
             await self._aired(event)
         elif isinstance(event, AnswerStarted):

@@ -10,6 +10,7 @@ starts from the top, because its sentence numbers no longer mean the same thing.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
@@ -18,7 +19,7 @@ from anchor.events import Event, LineAired
 from anchor.messages import Line
 from anchor.show.director import Director
 from anchor.show.schedule import Schedule
-from anchor.store.database import Store
+from anchor.store import Store, StoreError
 
 log = logging.getLogger(__name__)
 
@@ -53,7 +54,7 @@ class ShowBookmark:
         try:
             saved = await self._store.get_state(STATE_KEY)
             place = json.loads(saved) if saved else None
-        except (ValueError, TypeError) as exc:
+        except (ValueError, TypeError, StoreError) as exc:
             log.warning("saved schedule position unreadable, starting from the top: %s", exc)
             return False
         if not isinstance(place, dict):
@@ -69,7 +70,8 @@ class ShowBookmark:
     async def handle(self, event: Event) -> None:
         if isinstance(event, LineAired):
             self.on_air(event.line)
-            await self.flush()
+            with contextlib.suppress(StoreError):  # the store logs its failure; kept for later
+                await self.flush()
 
     def on_air(self, line: Line) -> None:
         """A line started airing: note its place, if it is the schedule's."""

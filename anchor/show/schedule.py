@@ -28,7 +28,16 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
-from anchor.yamlsource import Loc, SourceError, describe, load_yaml, validate
+from anchor.yamlsource import (
+    DEFAULT_MAX_BYTES,
+    Loc,
+    SourceError,
+    YamlDocument,
+    describe,
+    load_yaml,
+    parse_yaml,
+    validate,
+)
 
 _SEGMENT_ID = re.compile(r"^[a-z0-9_-]+$")
 _CLOCK_TIME = re.compile(r"^(\d{1,2}):(\d{2})$")
@@ -245,11 +254,25 @@ def _raw_references(data: dict[str, Any]) -> list[tuple[Loc, str]]:
     return list(_reference_problems(ids, starts))
 
 
-def load_schedule(path: Path) -> Schedule:
+def load_schedule(path: Path, *, max_bytes: int = DEFAULT_MAX_BYTES) -> Schedule:
     """Read and validate a schedule file; raise ScheduleError listing every problem."""
     path = Path(path)
     try:
-        doc = load_yaml(path)
+        return _validated(load_yaml(path, max_bytes=max_bytes), path)
+    except SourceError as exc:
+        raise ScheduleError(exc.errors) from None
+
+
+def parse_schedule(raw: bytes, name: Path) -> Schedule:
+    """A schedule sent as text (the control topic's inline YAML); `name` labels its errors."""
+    try:
+        return _validated(parse_yaml(raw, name), name)
+    except SourceError as exc:
+        raise ScheduleError(exc.errors) from None
+
+
+def _validated(doc: YamlDocument, path: Path) -> Schedule:
+    try:
         problems = _raw_references(doc.data)
         context = {"from_file": True, "references_checked": True}
         schedule = validate(Schedule, doc, context=context, problems=problems)

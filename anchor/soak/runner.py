@@ -22,7 +22,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from anchor.config import Config, load_config
+from anchor.config import DEFAULT_WORDLISTS, Config, load_config
 from anchor.daemon import Channel, RunOptions
 from anchor.harness.mosquitto import Broker
 from anchor.harness.obs_studio import ObsHarnessError, ObsStudio
@@ -290,7 +290,7 @@ def _write_config(
         # even while the TTS server is down, so what meets a failing server is new text.
         f"speech: {{voice_retry_seconds: {VOICE_RETRY_S:g}}}",
         f"knowledge: {{path: {ROOT / 'knowledge' / 'union-faq.yaml'}}}",
-        f"moderation: {{wordlists: [{ROOT / 'moderation' / 'sensitive.txt'}]}}",
+        f"moderation: {{wordlists: [{', '.join(str(ROOT / p) for p in DEFAULT_WORDLISTS)}]}}",
         f"store: {{path: {workdir / 'anchor.db'}}}",
         f"video: {{width: {plan.width}, height: {plan.height}, fps: 30, bitrate_kbps: 150,"
         " preset: ultrafast}",

@@ -11,15 +11,20 @@ only awaits results, and at most `MAX_IN_FLIGHT` calls wait for that thread at o
 callers wait on the loop, which is the back-pressure). Long jobs (CSV export, pruning) are
 cut into chunks so a question arriving meanwhile is stored between two chunks.
 
-What is kept about a viewer: the platform user name (to follow up and to rate-limit) and
-both the original and the masked question. The original text is needed by union staff to
-follow up on a question the host could not answer, and the database never leaves the
-union's own machine; everything that goes out (answers topic, speech, captions) uses
-``masked_text`` only. Nothing is kept for ever: `Store.prune` deletes as-run rows and
-finished questions older than the retention period (`anchor.store.retention` calls it on a
-timer), so a channel that runs for months keeps a file of bounded size and viewers' words
-are not held longer than the union decided. A small key-value ``state`` table keeps what the
-engine needs across a restart (the schedule position).
+What is kept about a viewer: the platform user name and the question, both with personal
+data masked by reception before they get here. The ``text`` column holds the original
+question only when the channel keeps raw text (``store.keep_raw_text``, for union staff to
+follow up on a question the host could not answer); otherwise it holds the masked text too,
+and `Store.purge_raw_text` replaces any original text older than ``store.raw_text_days``
+(or all of it, when raw text is not kept) by the masked text. Everything that goes out
+(answers topic, speech, captions, the CSV export by default) uses ``masked_text`` only.
+Deleted and overwritten text is zeroed in the file (``secure_delete``), so a purged or
+pruned question is gone from the disk, not only from the table. Nothing is kept for ever:
+`Store.prune` deletes as-run rows and finished questions older than the retention period
+(`anchor.store.retention` calls it on a timer), so a channel that runs for months keeps a
+file of bounded size and viewers' words are not held longer than the union decided. A small
+key-value ``state`` table keeps what the engine needs across a restart (the schedule
+position).
 
 Exported CSV is UTF-8 with a byte-order mark, because Excel on Windows otherwise reads the
 file as the local code page and shows Chinese as mojibake; times are ISO 8601 in the
@@ -36,6 +41,7 @@ from __future__ import annotations
 import asyncio
 import csv
 import functools
+import logging
 import sqlite3
 import time
 from collections.abc import Callable, Iterator
@@ -49,7 +55,9 @@ from typing import Literal, TextIO, TypeVar
 
 from anchor.messages import Question
 
-SCHEMA_VERSION = 2
+log = logging.getLogger(__name__)
+
+SCHEMA_VERSION = 3
 MAX_IN_FLIGHT = 64
 BUSY_TIMEOUT_SECONDS = 5.0
 STATUSES = ("pending", "answering", "answered", "fallback", "rejected", "expired", "merged")
@@ -66,6 +74,16 @@ _PRUNE_AS_RUN = """
     DELETE FROM as_run WHERE rowid IN
         (SELECT rowid FROM as_run WHERE aired_at < :cutoff LIMIT :chunk)
 """
+_PRUNE_AUDIT = """
+    DELETE FROM audit WHERE rowid IN (SELECT rowid FROM audit WHERE at < :cutoff LIMIT :chunk)
+"""
+# Original question texts older than the cutoff become their masked text, one chunk a call.
+_PURGE_RAW_TEXT = """
+    UPDATE questions SET text = masked_text WHERE rowid IN (
+        SELECT rowid FROM questions
+        WHERE received_at < :cutoff AND text IS NOT masked_text LIMIT :chunk
+    )
+"""
 _PRUNE_QUESTIONS = f"""
     DELETE FROM questions WHERE rowid IN (
         SELECT rowid FROM questions AS q
@@ -78,6 +96,7 @@ _PRUNE_QUESTIONS = f"""
     )
 """
 _WAL_LIMIT_BYTES = 64 * 1024 * 1024
+REOPEN_EVERY_S = 5.0
 _FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 _T = TypeVar("_T")
 
@@ -117,21 +136,42 @@ _MIGRATIONS: dict[int, str] = {
             updated_at REAL NOT NULL
         );
     """,
+    3: """
+        CREATE TABLE audit (
+            at REAL NOT NULL,
+            by TEXT NOT NULL,
+            via TEXT NOT NULL,
+            cmd TEXT NOT NULL,
+            detail TEXT NOT NULL,
+            result TEXT NOT NULL
+        );
+        CREATE INDEX audit_by_time ON audit (at);
+    """,
 }
 
 _QUESTION_COLUMNS = (
     "id, user, platform, text, masked_text, status, reason, sent_at, received_at, "
     "answer, source, aired_at, merged_into"
 )
+# The questions export without the original text (what `export_csv` writes unless raw).
+_MASKED_QUESTION_COLUMNS = ", ".join(
+    name for name in _QUESTION_COLUMNS.split(", ") if name != "text"
+)
 _AS_RUN_COLUMNS = "aired_at, stream_time, priority, segment, question_id, text"
+_AUDIT_COLUMNS = "at, by, via, cmd, detail, result"
 _EXPORTS = {
     "questions": (_QUESTION_COLUMNS, "received_at", ("sent_at", "received_at", "aired_at")),
     "as_run": (_AS_RUN_COLUMNS, "aired_at", ("aired_at",)),
+    "audit": (_AUDIT_COLUMNS, "at", ("at",)),
 }
 
 
 class StoreError(Exception):
     """The database cannot be used; the message names the file and keeps SQLite's words."""
+
+
+class StoreUnusable(StoreError):
+    """The file can never be this engine's database (a folder, another program's, newer)."""
 
 
 class UnknownQuestion(StoreError, LookupError):
@@ -144,11 +184,13 @@ class Pruned:
 
     as_run: int
     questions: int
+    audit: int = 0
 
 
 @dataclass(frozen=True, slots=True)
 class StoredQuestion:
-    """A question as recorded: ``text`` is the original (staff only), ``masked_text`` airs."""
+    """A question as recorded: ``masked_text`` airs; ``text`` is the original (staff only)
+    when the channel keeps raw text, else the masked text as well."""
 
     id: str
     user: str
@@ -171,15 +213,24 @@ class Store:
     Build with ``await Store.open(path)``; finish with ``await store.close()`` (or use
     ``async with``). Calls after close raise StoreError. ``clock`` is the wall clock behind
     ``updated_at`` and the pruning cutoff (tests pass their own).
+
+    A store on a full or failing disk must not take the channel off air. Every failed call
+    raises StoreError (so a question is not acknowledged and waits at the broker), and
+    `problem` says what is wrong until a write succeeds again; health reports the store as
+    degraded meanwhile. `open(..., tolerate_disk_errors=True)` returns a store even when the
+    file cannot be opened now; it tries again at the next call (at most every few seconds) and
+    carries on by itself once the disk is back. A file that can never work (a folder, another
+    program's database, a newer schema) is still refused at once.
     """
 
     def __init__(
         self,
         path: Path,
         executor: ThreadPoolExecutor,
-        db: sqlite3.Connection,
+        db: sqlite3.Connection | None,
         *,
         clock: Callable[[], float] = time.time,
+        problem: str | None = None,
     ) -> None:
         self._path = path
         self._executor = executor
@@ -187,18 +238,40 @@ class Store:
         self._clock = clock
         self._slots = asyncio.Semaphore(MAX_IN_FLIGHT)
         self._closed = False
+        self._next_open = 0.0  # monotonic time of the next try to open, while db is None
+        self.problem = problem  # what keeps the store from working now, or None
 
     @classmethod
-    async def open(cls, path: Path, *, clock: Callable[[], float] = time.time) -> Store:
-        """Open (or create) the database, creating its folder and bringing the schema up to date."""
+    async def open(
+        cls,
+        path: Path,
+        *,
+        clock: Callable[[], float] = time.time,
+        tolerate_disk_errors: bool = False,
+    ) -> Store:
+        """Open (or create) the database, creating its folder and bringing the schema up to
+        date. With ``tolerate_disk_errors`` a file that cannot be opened *now* (full disk, I/O
+        error) gives a store that keeps trying; see the class docstring."""
         executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="store-sqlite")
         loop = asyncio.get_running_loop()
         try:
             path, db = await loop.run_in_executor(executor, _connect, Path(path))
+        except StoreError as exc:
+            if tolerate_disk_errors and not isinstance(exc, StoreUnusable):
+                log.error("%s; going on without it and trying again", exc)
+                store = cls(Path(path), executor, None, clock=clock, problem=str(exc))
+                store._next_open = time.monotonic() + REOPEN_EVERY_S
+                return store
+            executor.shutdown(wait=False)
+            raise
         except BaseException:
             executor.shutdown(wait=False)
             raise
         return cls(path, executor, db, clock=clock)
+
+    @property
+    def healthy(self) -> bool:
+        return self.problem is None
 
     @property
     def path(self) -> Path:
@@ -252,7 +325,7 @@ class Store:
             ).fetchone()
             return None if row is None else StoredQuestion(*row)
 
-        return await self._run(select)
+        return await self._run(select, writes=False)
 
     async def pending(self, limit: int) -> list[StoredQuestion]:
         """Questions waiting for an answer, oldest first."""
@@ -265,7 +338,7 @@ class Store:
             ).fetchall()
             return [StoredQuestion(*row) for row in rows]
 
-        return await self._run(select)
+        return await self._run(select, writes=False)
 
     async def set_status(
         self,
@@ -351,7 +424,7 @@ class Store:
             row = db.execute("SELECT value FROM state WHERE key = ?", (key,)).fetchone()
             return None if row is None else row[0]
 
-        return await self._run(select)
+        return await self._run(select, writes=False)
 
     async def set_state(self, key: str, value: str) -> None:
         """Keep ``value`` under ``key`` (replacing any earlier one), durable at return."""
@@ -366,6 +439,19 @@ class Store:
 
         await self._run(upsert)
 
+    async def record_command(
+        self, *, at: float, by: str, via: str, cmd: str, detail: str, result: str
+    ) -> None:
+        """One operator command in the audit trail: who, how, what, and what became of it."""
+
+        def insert(db: sqlite3.Connection) -> None:
+            db.execute(
+                "INSERT INTO audit (at, by, via, cmd, detail, result) VALUES (?, ?, ?, ?, ?, ?)",
+                (at, by, via, cmd, detail, result),
+            )
+
+        await self._run(insert, what="cannot record the operator command")
+
     async def counts(self) -> dict[str, int]:
         """Questions by status, every status present (zero when none)."""
 
@@ -375,10 +461,11 @@ class Store:
             )
             return {status: found.get(status, 0) for status in STATUSES}
 
-        return await self._run(select)
+        return await self._run(select, writes=False)
 
     async def prune(self, older_than_days: float, *, now: float | None = None) -> Pruned:
-        """Delete as-run rows and finished questions older than ``older_than_days``.
+        """Delete as-run rows, finished questions and audit records older than
+        ``older_than_days``.
 
         An as-run row goes when it aired before the cutoff; a question when its status is
         one of FINISHED and it was both received and last changed before the cutoff (a
@@ -392,10 +479,24 @@ class Store:
         cutoff = (self._clock() if now is None else now) - older_than_days * DAY_SECONDS
         as_run = await self._delete_in_chunks(_PRUNE_AS_RUN, cutoff)
         questions = await self._delete_in_chunks(_PRUNE_QUESTIONS, cutoff)
-        return Pruned(as_run=as_run, questions=questions)
+        audit = await self._delete_in_chunks(_PRUNE_AUDIT, cutoff)
+        return Pruned(as_run=as_run, questions=questions, audit=audit)
+
+    async def purge_raw_text(self, older_than_days: float, *, now: float | None = None) -> int:
+        """Replace the original text of questions received more than ``older_than_days`` ago
+        by their masked text (0 days: every question); how many were replaced.
+
+        Works in chunks like `prune`. Questions still waiting are purged too: they are
+        answered from the masked text anyway.
+        """
+        if older_than_days < 0:
+            raise ValueError(f"older_than_days must not be negative, got {older_than_days}")
+        cutoff = (self._clock() if now is None else now) - older_than_days * DAY_SECONDS
+        return await self._delete_in_chunks(_PURGE_RAW_TEXT, cutoff)
 
     async def _delete_in_chunks(self, statement: str, cutoff: float) -> int:
-        """Run a ``:cutoff``/``:chunk`` DELETE until it finds nothing more; rows deleted."""
+        """Run a ``:cutoff``/``:chunk`` DELETE (or the raw-text purge's UPDATE) until it
+        finds nothing more; rows changed."""
         parameters = {"cutoff": cutoff, "chunk": _CHUNK_ROWS}
 
         def delete_chunk(db: sqlite3.Connection) -> int:
@@ -412,16 +513,21 @@ class Store:
         out: Path | str | TextIO,
         *,
         since: float | None = None,
+        raw: bool = False,
     ) -> int:
         """Write ``table`` as CSV (header row, UTF-8 with BOM, ISO times); rows written.
 
         ``out`` is a file path (created or replaced) or an open text stream; a stream gets
         the BOM as its first character, so open it with plain ``utf-8``. ``since`` keeps
-        rows received (questions) or aired (as-run) at or after that time.
+        rows received (questions) or aired (as-run) at or after that time. Questions are
+        written with their masked text only; ``raw`` adds the ``text`` column, the original
+        where the channel keeps raw text.
         """
         if table not in _EXPORTS:
             raise ValueError(f"unknown table {table!r}: use questions or as_run")
         columns, time_column, time_columns = _EXPORTS[table]
+        if table == "questions" and not raw:
+            columns = _MASKED_QUESTION_COLUMNS
         names = [name.strip() for name in columns.split(",")]
         time_indexes = {names.index(name) for name in time_columns}
         lower = -float("inf") if since is None else since
@@ -442,10 +548,14 @@ class Store:
                 return len(rows), rows[-1][0] if rows else after
 
         what = "cannot write the CSV export"
-        written, after = await self._run(functools.partial(write, after=None), what=what)
+        written, after = await self._run(
+            functools.partial(write, after=None), what=what, writes=False
+        )
         count = _CHUNK_ROWS
         while count == _CHUNK_ROWS:
-            count, after = await self._run(functools.partial(write, after=after), what=what)
+            count, after = await self._run(
+                functools.partial(write, after=after), what=what, writes=False
+            )
             written += count
         return written
 
@@ -456,7 +566,8 @@ class Store:
         self._closed = True
         loop = asyncio.get_running_loop()
         try:
-            await loop.run_in_executor(self._executor, _disconnect, self._db)
+            if self._db is not None:
+                await loop.run_in_executor(self._executor, _disconnect, self._db)
         finally:
             self._executor.shutdown(wait=False)
 
@@ -471,15 +582,36 @@ class Store:
     ) -> None:
         await self.close()
 
-    async def _run(self, job: Callable[[sqlite3.Connection], _T], *, what: str = "") -> _T:
-        """Run ``job`` on the store thread; SQLite and file errors become StoreError."""
+    async def _run(
+        self, job: Callable[[sqlite3.Connection], _T], *, what: str = "", writes: bool = True
+    ) -> _T:
+        """Run ``job`` on the store thread; SQLite and file errors become StoreError.
+
+        A failure marks the store as having a problem; only a successful write clears it (a
+        full disk still answers reads)."""
         if self._closed:
             raise StoreError(f"{self._path}: the store is closed")
         loop = asyncio.get_running_loop()
         async with self._slots:
-            return await loop.run_in_executor(self._executor, self._guarded, job, what)
+            try:
+                result = await loop.run_in_executor(self._executor, self._guarded, job, what)
+            except StoreError as exc:
+                if self.problem is None:
+                    log.error("the store failed, the show goes on: %s", exc)
+                self.problem = str(exc)
+                raise
+        if writes and self.problem is not None:
+            log.info("%s: the store works again", self._path)
+            self.problem = None
+        return result
 
     def _guarded(self, job: Callable[[sqlite3.Connection], _T], what: str) -> _T:
+        if self._db is None:
+            if time.monotonic() < self._next_open:
+                raise StoreError(self.problem or f"{self._path}: not open")
+            self._next_open = time.monotonic() + REOPEN_EVERY_S
+            self._path, self._db = _connect(self._path)
+            log.info("%s: opened", self._path)
         with _explained(self._path, what):
             return job(self._db)
 
@@ -510,7 +642,7 @@ def _connect(path: Path) -> tuple[Path, sqlite3.Connection]:
     with _explained(path, "cannot create the folder for it"):
         path.parent.mkdir(parents=True, exist_ok=True)
     if path.is_dir():
-        raise StoreError(f"{path}: is a folder, not a database file")
+        raise StoreUnusable(f"{path}: is a folder, not a database file")
     with _explained(path, "cannot open the database"):
         db = sqlite3.connect(path, isolation_level=None, timeout=BUSY_TIMEOUT_SECONDS)
     try:
@@ -519,6 +651,7 @@ def _connect(path: Path) -> tuple[Path, sqlite3.Connection]:
             if str(mode).lower() != "wal":
                 raise StoreError(f"{path}: cannot use write-ahead logging (journal mode {mode})")
             db.execute("PRAGMA synchronous = FULL")
+            db.execute("PRAGMA secure_delete = ON")  # purged and pruned text leaves the disk
             db.execute(f"PRAGMA journal_size_limit = {_WAL_LIMIT_BYTES}")
             _migrate(db, path)
     except BaseException:
@@ -533,12 +666,12 @@ def _migrate(db: sqlite3.Connection, path: Path) -> None:
     try:
         version = db.execute("PRAGMA user_version").fetchone()[0]
         if version > SCHEMA_VERSION:
-            raise StoreError(
+            raise StoreUnusable(
                 f"{path}: written by a newer anchor (schema {version}, this one knows "
                 f"{SCHEMA_VERSION}); upgrade anchor or use another file"
             )
         if version == 0 and db.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]:
-            raise StoreError(f"{path}: is an SQLite database of another program, not anchor's")
+            raise StoreUnusable(f"{path}: is an SQLite database of another program, not anchor's")
         for target in range(version + 1, SCHEMA_VERSION + 1):
             for statement in _MIGRATIONS[target].split(";"):
                 if statement.strip():
