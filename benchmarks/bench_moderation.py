@@ -1,16 +1,19 @@
 """How well and how fast moderation screens: the catch rate on evasive texts, the
-false-positive rate on innocent ones, and what one screening costs.
+false-positive rate on innocent and on help-seeking ones, and what one screening costs.
 
 The evaluation sets are tests/data/moderation_evasive.txt (texts that must be refused:
 spacing, symbols, inserted digits, kana and letters, invisible characters, look-alike
 letters, full-width, tone-number and plain pinyin, traditional characters, sound-alikes, a
-listed word running on into a longer one) and tests/data/moderation_innocent.txt (ordinary
-union-channel questions and words that share characters or sounds with listed ones). They
-were written alongside the rules and the starter lists, so the rates say what the rules were
-built to do, not how they fare on texts nobody had seen. The moderator is the one the
-default config builds: the five category lists and moderation/sensitive.txt.
+listed word running on into a longer one, adverts that borrow an opposing or victim frame),
+tests/data/moderation_innocent.txt (ordinary union-channel questions and words that share
+characters or sounds with listed ones) and tests/data/moderation_help_seeking.txt (workers'
+questions and union talking points that hold a listed word as its opposer, reporter, victim
+or asker: they pass only by the context rule). They were written alongside the rules and the
+starter lists, so the rates say what the rules were built to do, not how they fare on texts
+nobody had seen. The moderator is the one the default config builds: the five category
+lists and moderation/sensitive.txt.
 
-Screening time is measured per question (every text of both sets, `--rounds` times), per
+Screening time is measured per question (every text of the three sets, `--rounds` times), per
 aired line (every sentence of the union FAQ's answers and the demo schedule) and for a
 question of the longest length accepted (200 characters); the time personal-data masking
 takes on the same texts is printed beside it, since every screening starts with it.
@@ -80,7 +83,9 @@ def main() -> None:
     load_s = time.perf_counter() - started
     evasive = read_cases(DATA / "moderation_evasive.txt")
     innocent = read_cases(DATA / "moderation_innocent.txt")
+    help_seeking = read_cases(DATA / "moderation_help_seeking.txt")
     result = evaluate(moderator.screen, evasive, innocent)
+    helped = evaluate(moderator.screen, [], help_seeking)
 
     print(
         f"word lists: {len(moderator)} words in {len(DEFAULT_WORDLISTS)} files,"
@@ -99,13 +104,26 @@ def main() -> None:
     )
     for case, reason in result.false_positives:
         print(f"  refused [{case.kind}] {case.text!r}: {reason}  ({_short(case.where)})")
+    print(
+        f"help-seeking refused: {len(helped.false_positives)}/{helped.innocent} texts"
+        f" ({helped.false_positive_rate:.1%}); {len(helped.by_context)} passed by the"
+        " context rule"
+    )
+    for case, reason in helped.false_positives:
+        print(f"  refused [{case.kind}] {case.text!r}: {reason}  ({_short(case.where)})")
+    must_pass = result.innocent + helped.innocent
+    refused = len(result.false_positives) + len(helped.false_positives)
+    print(f"innocent and help-seeking refused: {refused}/{must_pass} ({refused / must_pass:.1%})")
+    if result.by_context:
+        passed = ", ".join(repr(case.text) for case in result.by_context)
+        print(f"  innocent texts that needed the context rule: {passed}")
 
-    texts = [case.text for case in (*evasive, *innocent)]
+    texts = [case.text for case in (*evasive, *innocent, *help_seeking)]
     lines = _aired_lines()
     longest = ("".join(lines))[:200]
     print("screening time (personal-data masking, which every screening starts with, apart):")
     for label, sample, rounds in [
-        ("per question (both sets)", texts, args.rounds),
+        ("per question (the three sets)", texts, args.rounds),
         (f"per aired line ({len(lines)} FAQ and schedule sentences)", lines, args.rounds),
         ("a 200-character question", [longest], args.rounds * 20),
     ]:

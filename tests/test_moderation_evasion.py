@@ -30,12 +30,27 @@ def moderator() -> Moderator:
 def test_the_evaluation_sets_are_caught_and_passed(moderator):
     evasive = read_cases(DATA / "moderation_evasive.txt")
     innocent = read_cases(DATA / "moderation_innocent.txt")
-    assert len(evasive) >= 100 and len(innocent) >= 100
+    help_seeking = read_cases(DATA / "moderation_help_seeking.txt")
+    assert len(evasive) >= 100 and len(innocent) >= 100 and len(help_seeking) >= 60
     result = evaluate(moderator.screen, evasive, innocent)
     misses = [case.text for case in result.misses]
     refused = {case.text: reason for case, reason in result.false_positives}
     assert result.catch_rate >= 0.97, misses
     assert result.false_positive_rate <= 0.02, refused
+    assert result.by_context == []  # innocent texts hold no listed word at all
+    helped = evaluate(moderator.screen, [], help_seeking)
+    refused = {case.text: reason for case, reason in helped.false_positives}
+    assert helped.false_positive_rate <= 0.02, refused
+    both = len(result.false_positives) + len(helped.false_positives)
+    assert both / (result.innocent + helped.innocent) <= 0.02
+    assert len(helped.by_context) == len(help_seeking) - len(helped.false_positives)
+
+
+def test_the_help_seeking_set_covers_every_category_and_the_evasive_set_framed_adverts():
+    help_seeking = read_cases(DATA / "moderation_help_seeking.txt")
+    assert {case.kind for case in help_seeking} == set(CATEGORIES)
+    framed = [c for c in read_cases(DATA / "moderation_evasive.txt") if c.kind == "framed-advert"]
+    assert len(framed) >= 30
 
 
 def test_every_evasion_technique_is_in_the_evasive_set():

@@ -1,7 +1,9 @@
 """The moderation evaluation sets, and how a moderator fares on them.
 
-Two plain-text files (tests/data/moderation_evasive.txt and moderation_innocent.txt): evasive
-texts that must be refused and innocent ones that must pass. One case per line,
+Plain-text files in tests/data: evasive texts that must be refused (moderation_evasive.txt),
+and texts that must pass: innocent ones (moderation_innocent.txt) and questions and talking
+points that hold a listed word in an opposing, reporting or victim frame
+(moderation_help_seeking.txt), which pass only by the context rule. One case per line,
 ``kind<TAB>text``; ``#`` lines are comments; ``\\uXXXX`` and ``\\UXXXXXXXX`` in a text stand for
 that character, so invisible ones can be written down and reviewed. Used by the test that
 holds the catch and false-positive rates and by benchmarks/bench_moderation.py.
@@ -38,6 +40,7 @@ class Evaluation:
     innocent: int
     misses: list[Case] = field(default_factory=list)  # evasive texts let through
     false_positives: list[tuple[Case, str]] = field(default_factory=list)  # with the reason
+    by_context: list[Case] = field(default_factory=list)  # passed only by the context rule
     seconds: list[float] = field(default_factory=list)  # one per screening
 
     @property
@@ -90,6 +93,8 @@ def evaluate(
                 result.misses.append(case)
             elif not must_refuse and not screening.allowed:
                 result.false_positives.append((case, screening.reason or ""))
+            if screening.allowed and screening.excused:
+                result.by_context.append(case)
     return result
 
 

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from anchor.harness.certificates import BrokerCertificates
+from anchor.harness.ports import free_port
 from anchor.ops.broker_access import (
     ACL_FILE,
     PASSWD_FILE,
@@ -46,13 +47,6 @@ SHIPPED_CONFIG = Path(__file__).resolve().parents[2] / "deploy" / "mosquitto" / 
 
 class BrokerError(RuntimeError):
     """mosquitto is missing or would not start; the message says what to install or read."""
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 def find_mosquitto() -> str | None:

@@ -23,7 +23,6 @@ import secrets
 import select
 import shutil
 import signal
-import socket
 import subprocess
 import time
 import uuid
@@ -32,6 +31,8 @@ from typing import Any
 
 from websockets.sync.client import ClientConnection, connect
 from websockets.typing import Subprotocol
+
+from anchor.harness.ports import free_port
 
 OBS_START_TIMEOUT_S = 60.0
 XVFB_START_TIMEOUT_S = 10.0
@@ -47,13 +48,6 @@ MISSING = (
 
 class ObsHarnessError(RuntimeError):
     """OBS or Xvfb is missing or did not come up; the message says what to do."""
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 class ObsRequestFailed(AssertionError):
@@ -140,7 +134,7 @@ class ObsStudio:
         self.home = workdir / "home"
         self.config_dir = self.home / ".config" / "obs-studio"
         self.record_dir = workdir / "recordings"
-        self.port = _free_port()
+        self.port = free_port()
         self.password = secrets.token_urlsafe(16)
         self.width, self.height, self.fps = width, height, fps
         self.display: str | None = None

@@ -375,6 +375,9 @@ def answer_payload(event: AnswerAired) -> dict[str, Any]:
 
 
 OFFLINE_STATUS: dict[str, Any] = {"state": "offline"}  # the status topic's last will
+# What `anchor doctor` publishes on the control topic to learn whether the broker lets it: a
+# command no engine knows, so a broker that lets it through changes nothing on air.
+PROBE_COMMAND: dict[str, Any] = {"cmd": "anchor-doctor-probe", "by": "anchor doctor"}
 
 
 def encode(payload: dict[str, Any]) -> bytes:

@@ -18,6 +18,7 @@ letters (Lo) although they print as blank space.
 
 from __future__ import annotations
 
+import bisect
 import re
 import unicodedata
 from collections.abc import Mapping
@@ -28,8 +29,10 @@ _KEPT_RUN = re.compile(r"[^\W_]+")
 _CJK_CHARS = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0003134f"
 _CJK = re.compile(f"[{_CJK_CHARS}]")
 CJK_RUN = re.compile(f"[{_CJK_CHARS}]+")
-# What ends a clause (after folding, full-width "，" is ","): see `read_skeleton`.
+# What ends a clause (after folding, full-width "，" is ","): see `read_skeleton`. The
+# enumeration comma "、" pauses between the items of a list inside one clause.
 _PAUSE = re.compile(r"[,.!?;:。、\n]")
+_CLAUSE_END = re.compile(r"[,.!?;:。\n]")
 _CAPITALIZED = re.compile(r"[A-Z][a-z]+")
 # Combining marks that decorate Latin, Greek and Cyrillic letters (accents, zalgo stacks).
 _MARKS = re.compile("[\u0300-\u036f\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u20ff\ufe20-\ufe2f]")
@@ -120,6 +123,29 @@ def skeleton(text: str, simplified: CharMap | None = None) -> str:
     return "".join(_KEPT_RUN.findall(fold(text, simplified)))
 
 
+def source_span(
+    text: str, first: int, last: int, simplified: CharMap | None = None
+) -> tuple[int, int]:
+    """The slice of ``text`` (start, end) that skeleton positions ``first``..``last`` were
+    folded from, with whatever was dropped between them ("傻 逼", "傻*逼") and the marks and
+    format characters right after the last one.
+
+    Folding does not keep lengths (ﬁ → fi, ß → ss), so a position is traced by the shortest
+    prefix of ``text`` whose skeleton reaches it: a binary search of a few dozen foldings,
+    cheap for the few spans a screening needs.
+    """
+    prefixes = range(len(text) + 1)
+
+    def kept(end: int) -> int:
+        return len(skeleton(text[:end], simplified))
+
+    start = bisect.bisect_right(prefixes, first, key=kept) - 1
+    end = bisect.bisect_right(prefixes, last, key=kept)
+    while end < len(text) and unicodedata.category(text[end]) in ("Mn", "Me", "Cf"):
+        end += 1
+    return max(start, 0), end
+
+
 @dataclass(frozen=True, slots=True)
 class Skeleton:
     """A text's skeleton, and what was dropped or folded that still tells something."""
@@ -127,10 +153,13 @@ class Skeleton:
     letters: str
     gaps: tuple[bool, ...]  # for each character: whether something was dropped before it
     # Positions right after a pause: a dropped stretch with a comma, full stop, colon,
-    # semicolon, question or exclamation mark or line break, where a clause ends.
+    # semicolon, question or exclamation mark or line break, where a clause ends, or with an
+    # enumeration comma "、".
     pauses: frozenset[int]
     # Positions where a capitalized Latin word starts ("Wang Du"): how names are written.
     capitalized: frozenset[int]
+    # The pauses that only an enumeration comma makes: the clause goes on ("废物、王八蛋").
+    enumerations: frozenset[int] = frozenset()
 
 
 def read_skeleton(text: str, simplified: CharMap | None = None) -> Skeleton:
@@ -138,12 +167,15 @@ def read_skeleton(text: str, simplified: CharMap | None = None) -> Skeleton:
     parts: list[str] = []
     gaps: list[bool] = []
     pauses: set[int] = set()
+    enumerations: set[int] = set()
     capitalized: set[int] = set()
     folded = _fold_but_case(text, simplified)
     dropped_from = 0
     for run in _KEPT_RUN.finditer(folded):
         if _PAUSE.search(folded, dropped_from, run.start()):
             pauses.add(len(gaps))
+            if not _CLAUSE_END.search(folded, dropped_from, run.start()):
+                enumerations.add(len(gaps))
         dropped_from = run.end()
         chars = run.group()
         if _CAPITALIZED.fullmatch(chars):
@@ -152,7 +184,13 @@ def read_skeleton(text: str, simplified: CharMap | None = None) -> Skeleton:
         parts.append(chars)
         gaps.append(True)
         gaps.extend([False] * (len(chars) - 1))
-    return Skeleton("".join(parts), tuple(gaps), frozenset(pauses), frozenset(capitalized))
+    return Skeleton(
+        "".join(parts),
+        tuple(gaps),
+        frozenset(pauses),
+        frozenset(capitalized),
+        frozenset(enumerations),
+    )
 
 
 def simplified_chinese() -> CharMap:

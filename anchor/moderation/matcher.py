@@ -18,7 +18,11 @@ offers. A listed word is then found
 A match is then dropped when an exemption (``!word``) covers it, or when the words around it
 show the characters are not the listed word (guard.py): cut across two innocent words
 (特色|情况), made of real words (大妈 for da ma), cut by a pause between clauses (收购，银行卡)
-or a possessive (同事|他妈的|退休金).
+or a possessive (同事|他妈的|退休金). What is left is the listed word; it is let through
+only when its list allows the context rule and the words around it make the speaker its
+opposer, victim or asker (context.py: 远离毒品, 老板让我开假发票怎么办), in a text that
+advertises nothing (the advert words are found by a matcher of their own, however spelled).
+An insult let through as quoted is reported with its positions, so it can be bleeped.
 
 Candidates are looked up by first character or first syllable, and a cut into words is made
 only around a candidate, so screening a 200-character question against a few hundred words
@@ -31,12 +35,13 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 
-from anchor.moderation import guard
+from anchor.moderation import context, guard
+from anchor.moderation.context import Excuse
 from anchor.moderation.folding import CharMap, is_cjk, is_latin_or_digit, skeleton
 from anchor.moderation.lexicon import Lexicon
 from anchor.moderation.pinyin import PinyinTable
 from anchor.moderation.textview import Step, TextView
-from anchor.moderation.wordlist import ListedWord
+from anchor.moderation.wordlist import Context, ListedWord
 
 _CONTEXT = 8  # characters either side of a match that the cut into words looks at
 # The count a listed word gets in the cut when the dictionary does not know it (裸聊, 约炮):
@@ -57,6 +62,24 @@ class Hit:
 
     word: str  # as written in the list
     by_sound: bool
+    first: int  # skeleton positions of its first and last character
+    last: int
+    context: Context = Context.NONE  # what the context rule may read around it
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    """What `WordMatcher.find` made of a text."""
+
+    hit: Hit | None  # the first listed word nothing excuses: the text is refused
+    excused: tuple[Excuse, ...] = ()  # listed words the context rule let through
+    # When ``hit`` stood in a frame that an advert overruled: that frame, and the advert word
+    # (or "contact" for a phone number or account the text gives).
+    overruled: Excuse | None = None
+    advert: str | None = None
+    # Skeleton positions (first, last) of the insults let through as quoted (他骂我傻逼):
+    # allowed in the question, but not to be aired as written.
+    quoted: tuple[tuple[int, int], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,6 +89,7 @@ class _Spelling:
     han: bool  # Han characters only: found in Han runs
     starts_latin: bool  # must begin where a Latin word of the text begins
     whole: bool  # a short Latin word ("cnm", "wtf"): must also end where a Latin word ends
+    context: Context = Context.NONE
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,6 +109,7 @@ class _Sound:
     letters: str  # the word's characters, one per syllable
     word: str
     homophones: bool  # other characters of the same sound count
+    context: Context
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,7 +122,13 @@ class _Found:
 
 
 class WordMatcher:
-    """The compiled form of a set of word lists. Immutable; safe to use from any thread."""
+    """The compiled form of a set of word lists. Immutable; safe to use from any thread.
+
+    ``adverts``, compiled from `context.advert_words` (once: it does not change with the
+    lists), is what tells an advert; without it the context rule lets nothing through. That
+    matcher is built with ``real_words=False``: a sound-alike is an advert word even when it
+    makes a real word (加威信 for 加微信), since it only ever takes an excuse away.
+    """
 
     def __init__(
         self,
@@ -105,7 +136,12 @@ class WordMatcher:
         table: PinyinTable,
         lexicon: Lexicon,
         simplified: CharMap,
+        adverts: WordMatcher | None = None,
+        *,
+        real_words: bool = True,
     ) -> None:
+        self._adverts = adverts
+        self._real_words = real_words  # a sound-alike made of real words is excused
         self._table = table
         self._lexicon = lexicon
         self._simplified = simplified
@@ -120,7 +156,7 @@ class WordMatcher:
             han = all(map(is_cjk, letters))
             latin = is_latin_or_digit(letters[0])
             whole = latin and len(letters) <= _SHORT_LATIN and all(map(is_latin_or_digit, letters))
-            spelling = _Spelling(letters, listed.text, han, latin, whole)
+            spelling = _Spelling(letters, listed.text, han, latin, whole, listed.context)
             if han:
                 self._listed_counts[letters] = max(lexicon.count(letters), _LISTED_COUNT)
             if listed.exempt:
@@ -130,7 +166,9 @@ class WordMatcher:
             self._count += 1
             if listed.by_sound and han and len(letters) >= 2:
                 for syllables in table.word_readings(letters):
-                    sound = _Sound(syllables, letters, listed.text, listed.by_homophone)
+                    sound = _Sound(
+                        syllables, letters, listed.text, listed.by_homophone, listed.context
+                    )
                     self._sounds[syllables[0]].append(sound)
                     if sound.homophones:
                         self._homophones[syllables[0]].append(sound)
@@ -139,11 +177,38 @@ class WordMatcher:
         """How many words (not exemptions) are listed."""
         return self._count
 
-    def find(self, text: str) -> Hit | None:
-        """The first listed word in ``text`` that nothing excuses, or None."""
+    def find(self, text: str, *, contact: bool = False) -> Finding:
+        """The first listed word in ``text`` that nothing excuses, and the words the context
+        rule let through before it. ``contact``: the text gave a phone number or an account
+        (masked), which makes it an advert."""
         view = TextView(text, self._simplified, self._table)
         if not view.letters:
-            return None
+            return Finding(None)
+        spelled = self._spelled(view, self._spellings)
+        excused: list[Excuse] = []
+        quoted: list[tuple[int, int]] = []
+        advert: str | None = "contact" if contact else None
+        advert_read = contact
+        previous: tuple[int, int, Excuse] | None = None
+        for hit in self._hits(view, spelled):
+            found = self._framed(view, hit, previous)
+            if found is None:
+                return Finding(hit, tuple(excused), quoted=tuple(quoted))
+            if not advert_read:
+                advert, advert_read = self._advert(view, spelled), True
+            if advert is not None:
+                return Finding(hit, tuple(excused), found, advert, tuple(quoted))
+            previous = (hit.first, hit.last, found)
+            if found not in excused:
+                excused.append(found)
+            if hit.context is Context.QUOTED:
+                quoted.append((hit.first, hit.last))
+        return Finding(None, tuple(excused), quoted=tuple(quoted))
+
+    def _hits(self, view: TextView, spelled: list[_Found] | None = None) -> Iterator[Hit]:
+        """Every listed word of the text that no exemption and no reading of guard.py
+        excuses: those written out first, in text order, then those matched by sound.
+        ``spelled``: the listed words as written, if `_spelled` has found them already."""
         exempt: list[tuple[int, int]] | None = None
 
         def covered(first: int, last: int) -> bool:
@@ -152,19 +217,49 @@ class WordMatcher:
                 exempt = [(f.first, f.last) for f in self._spelled(view, self._exempt)]
             return any(low <= first and last <= high for low, high in exempt)
 
-        for found in self._spelled(view, self._spellings):
+        if spelled is None:
+            spelled = self._spelled(view, self._spellings)
+        for found in spelled:
             if covered(found.first, found.last):
                 continue
             if found.run is not None and self._excused_as_written(view, found):
                 continue
-            return Hit(found.spelling.word, by_sound=False)
+            spelling = found.spelling
+            yield Hit(spelling.word, False, found.first, found.last, spelling.context)
         index = self._sounds if view.has_pinyin else self._homophones
         starts = [i for i, reading in enumerate(view.readings) if reading in index]
         for begin in sorted([*starts, *view.latin]):
             for sound in _candidates(view.options(begin), index):
                 for path, end in _paths(view, begin, sound.syllables):
                     if self._counts_by_sound(view, sound, path, end, covered):
-                        return Hit(sound.word, by_sound=True)
+                        yield Hit(sound.word, True, path[0][0], end - 1, sound.context)
+
+    def _framed(
+        self, view: TextView, hit: Hit, previous: tuple[int, int, Excuse] | None
+    ) -> Excuse | None:
+        """The frame the context rule finds around ``hit``, if its list allows the rule."""
+        if self._adverts is None or hit.context is Context.NONE:
+            return None
+        found = context.frame(
+            view.letters,
+            view.clause_ends,
+            hit.first,
+            hit.last,
+            hit.context,
+            previous,
+            view.enumerations,
+        )
+        return None if found is None else Excuse(hit.word, *found)
+
+    def _advert(self, view: TextView, spelled: list[_Found]) -> str | None:
+        """The first advert word of the text that is not part of a listed word as written
+        (``spelled``: 出售 in 出售银行卡 is not an offer of its own), or None."""
+        if self._adverts is None:
+            return None
+        listed = [(f.first, f.last) for f in spelled]
+        for hit in self._adverts._hits(view):
+            if not any(low <= hit.first and hit.last <= high for low, high in listed):
+                return hit.word
         return None
 
     def _spelled(self, view: TextView, index: _Index) -> list[_Found]:
@@ -227,7 +322,7 @@ class WordMatcher:
             return False  # a name in pinyin: "Wang Du", "Du Fan"
         if covered(path[0][0], end - 1):
             return False
-        return not (replaced and self._among_words(view, path, replaced))
+        return not (replaced and self._real_words and self._among_words(view, path, replaced))
 
     def _among_words(self, view: TextView, path: _Path, replaced: list[int]) -> bool:
         """Whether a match by sound is made of real words (guard.among_words): 病毒 and

@@ -3,7 +3,17 @@
 Personal data is masked first, and the masked text is what is searched for listed words, so
 an e-mail address or a card number can neither trip a word nor hide one. A listed word refuses
 the text with a reason that names it (and says when it matched by sound, which is what an
-operator needs to add an exemption). Masking personal data is not a reason to refuse.
+operator needs to add an exemption). Masking personal data is not a reason to refuse, but a
+phone number or an account given in the text makes it an advert for the context rule
+(context.py). A word that the context rule let through is named in the screening with the
+frame that did it, so an operator can tell why a question holding a listed word was taken;
+a word whose frame an advert overruled says so in the reason.
+
+An insult let through as quoted (他骂我傻逼，我能告他吗) is still an insult on air, so the
+screened text says `[脏话]` in its place. The matcher reports where it found the insult in
+the masked text, which is the text the screening returns, so the bleep and the masks never
+shift each other's positions; the whole evasive spelling goes ("傻 逼", "傻*逼", "shabi").
+Words excused by any other frame (远离毒品) are fine to say and stay as written.
 
 The lists are files operators edit while the show runs: `reload_if_changed` compares their
 modification times and sizes (one stat per file) and recompiles only after a change. A list
@@ -20,9 +30,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from anchor.moderation.folding import simplified_chinese
+from anchor.moderation.context import CONTACT_KINDS, Excuse, advert_words
+from anchor.moderation.folding import CharMap, is_cjk, simplified_chinese, source_span
 from anchor.moderation.lexicon import Lexicon
-from anchor.moderation.matcher import WordMatcher
+from anchor.moderation.matcher import Finding, WordMatcher
 from anchor.moderation.personal import mask_personal_data
 from anchor.moderation.pinyin import PinyinTable
 from anchor.moderation.wordlist import ListedWord, ModerationError, read_wordlist
@@ -31,15 +42,24 @@ log = logging.getLogger(__name__)
 
 _Signature = tuple[tuple[int, int] | None, ...]
 
+# What an insult quoted in a question is read out as, in Chinese text and in other text.
+_BLEEP = "[脏话]"
+_BLEEP_LATIN = "[swear word]"
+
 
 @dataclass(frozen=True, slots=True)
 class Screening:
     """The verdict on one text."""
 
     allowed: bool
-    text: str  # personal data masked: the only form that may be spoken, shown or published
+    # Personal data masked and quoted insults bleeped (他骂我[脏话]): the only form that may
+    # be spoken, shown or published.
+    text: str
     reason: str | None  # why it was refused, e.g. "sensitive word: 赌博"
     masked: tuple[str, ...]  # kinds of personal data masked: mobile, id_card, email, bank_card
+    # Listed words the context rule let through, each with its frame: "毒品 (opposes: 远离)".
+    # On an allowed text, these are why it passed although it holds listed words.
+    excused: tuple[Excuse, ...] = ()
 
 
 class Moderator:
@@ -56,6 +76,9 @@ class Moderator:
         self._table = PinyinTable()
         self._lexicon = Lexicon.common_chinese()
         self._simplified = simplified_chinese()
+        self._adverts = WordMatcher(
+            advert_words(), self._table, self._lexicon, self._simplified, real_words=False
+        )
         self._reloading = threading.Lock()
         signature = self._signature()
         self._matcher = self._compile()
@@ -74,11 +97,12 @@ class Moderator:
 
     def screen(self, text: str) -> Screening:
         masked_text, kinds = mask_personal_data(text)
-        hit = self._matcher.find(masked_text)
-        if hit is None:
-            return Screening(True, masked_text, None, kinds)
-        reason = f"sensitive word: {hit.word}" + (" (by sound)" if hit.by_sound else "")
-        return Screening(False, masked_text, reason, kinds)
+        finding = self._matcher.find(masked_text, contact=not CONTACT_KINDS.isdisjoint(kinds))
+        bleep = _BLEEP if any(map(is_cjk, text)) else _BLEEP_LATIN
+        spoken = _bleeped(masked_text, finding.quoted, self._simplified, bleep)
+        if finding.hit is None:
+            return Screening(True, spoken, None, kinds, finding.excused)
+        return Screening(False, spoken, _reason(finding), kinds, finding.excused)
 
     def reload_if_changed(self) -> bool:
         """Recompile the lists if a file changed since the last load; True if they were.
@@ -112,7 +136,7 @@ class Moderator:
         words: list[ListedWord] = []
         for path in self._paths:
             words.extend(read_wordlist(path))
-        return WordMatcher(words, self._table, self._lexicon, self._simplified)
+        return WordMatcher(words, self._table, self._lexicon, self._simplified, self._adverts)
 
     def _signature(self) -> _Signature:
         stamps: list[tuple[int, int] | None] = []
@@ -124,3 +148,32 @@ class Moderator:
             else:
                 stamps.append((status.st_mtime_ns, status.st_size))
         return tuple(stamps)
+
+
+def _bleeped(text: str, spans: Sequence[tuple[int, int]], simplified: CharMap, bleep: str) -> str:
+    """``text`` with the characters behind each span of skeleton positions replaced by
+    ``bleep``; overlapping spans (操你妈逼: 操你妈 and 你妈逼) make one bleep."""
+    if not spans:
+        return text
+    slices = sorted(source_span(text, first, last, simplified) for first, last in spans)
+    merged = [slices[0]]
+    for start, end in slices[1:]:
+        if start <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(end, merged[-1][1]))
+        else:
+            merged.append((start, end))
+    for start, end in reversed(merged):
+        text = text[:start] + bleep + text[end:]
+    return text
+
+
+def _reason(finding: Finding) -> str:
+    """The refusal: the word, "(by sound)", and the advert that overruled its frame."""
+    assert finding.hit is not None
+    reason = f"sensitive word: {finding.hit.word}" + (" (by sound)" if finding.hit.by_sound else "")
+    if finding.overruled is None:
+        return reason
+    frame = f"{finding.overruled.stance.value}: {finding.overruled.frame}"
+    if finding.advert == "contact":
+        return f"{reason} ({frame}, but the text gives a contact)"
+    return f"{reason} ({frame}, but the text advertises: {finding.advert})"

@@ -11,6 +11,8 @@
   that is all capitalized words is read as a name, not as an evasion (网赌, wang du).
 - *Pauses*: where punctuation ended a clause ("公司被收购，银行卡……"); a Han run goes on across
   them (so "赌，博" is still one word), but a match that a pause cuts into words is not one.
+  The *clause ends* are the pauses but those of an enumeration comma ("废物、王八蛋"), which
+  separates items inside one clause.
 - *Steps*: what each position offers to a match by sound: a Han character's syllable (to the
   next character, or past an insertion), or the pinyin syllables a Latin run spells there.
   A run of Latin letters is pinyin only if it splits into valid syllables as a whole, or
@@ -58,6 +60,8 @@ class TextView:
         skeleton = read_skeleton(text, simplified)
         letters = self.letters = skeleton.letters
         self.pauses = skeleton.pauses
+        self.enumerations = skeleton.enumerations
+        self.clause_ends = skeleton.pauses - skeleton.enumerations
         self.capitalized = skeleton.capitalized
         self._gaps = skeleton.gaps
         self.runs, self.joins = _han_runs(letters)  # joins: across insertions only

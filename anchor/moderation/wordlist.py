@@ -13,12 +13,20 @@ pinyin ("du bo", "du3bo2"). Three prefixes change that:
 - ``!`` marks an exemption, an innocent word that contains or sounds like a listed one
   ("!读博" keeps "我在读博" from matching ~赌博 by sound).
 
+A line ``%context any`` or ``%context quoted`` says what the context rule (context.py) may
+read around the words listed after it, until the next such line: ``any`` lets a word through
+when its speaker opposes, reports, suffers or asks about it (远离毒品, 老板让我开假发票怎么办);
+``quoted`` only when it is quoted as what someone was called (他骂我傻逼), for insults, which
+no opposing word excuses (别他妈的……). ``%context none``, the default, keeps every mention
+refused: a platform's list is enforced as it was handed out.
+
 Problems are reported with the file and line, so the operator can fix the list without
 reading code.
 """
 
 from __future__ import annotations
 
+import enum
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,6 +35,14 @@ from anchor.moderation.folding import skeleton
 
 class ModerationError(Exception):
     """A word list cannot be used; the message names the file (and the line when there is one)."""
+
+
+class Context(enum.Enum):
+    """What the context rule may read around a listed word (the list's ``%context`` line)."""
+
+    NONE = "none"  # every mention is refused
+    ANY = "any"  # opposed, reported, suffered or asked about: let through
+    QUOTED = "quoted"  # an insult: let through only when quoted as what someone was called
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,6 +54,7 @@ class ListedWord:
     where: str  # "path:line", for messages
     by_sound: bool = True  # typed pinyin matches it (not for "=word")
     by_homophone: bool = False  # other Han characters of the same sound match it ("~word")
+    context: Context = Context.NONE
 
 
 def read_wordlist(path: Path) -> list[ListedWord]:
@@ -57,9 +74,13 @@ def read_wordlist(path: Path) -> list[ListedWord]:
             " save the file as UTF-8"
         ) from None
     words: list[ListedWord] = []
+    context = Context.NONE
     for number, line in enumerate(content.splitlines(), start=1):
         text = line.split("#", 1)[0].strip()
         if not text:
+            continue
+        if text.startswith("%"):
+            context = _directive(text, f"{path}:{number}")
             continue
         prefix = text[0] if text[0] in "!=~" else ""
         text = text[len(prefix) :].strip()
@@ -74,6 +95,19 @@ def read_wordlist(path: Path) -> list[ListedWord]:
                 where=f"{path}:{number}",
                 by_sound=prefix != "=",
                 by_homophone=prefix == "~",
+                context=context,
             )
         )
     return words
+
+
+def _directive(text: str, where: str) -> Context:
+    """The context a ``%context <value>`` line sets."""
+    name, _, value = " ".join(text[1:].split()).partition(" ")
+    if name != "context":
+        raise ModerationError(f"{where}: unknown directive {text!r}; the one there is: %context")
+    try:
+        return Context(value)
+    except ValueError:
+        values = ", ".join(context.value for context in Context)
+        raise ModerationError(f"{where}: {text!r}: %context takes one of {values}") from None

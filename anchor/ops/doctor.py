@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import socket
@@ -142,9 +141,6 @@ def _broker(config) -> Finding:
     return Finding("MQTT broker", True, f"{mqtt.host}:{mqtt.port} accepts connections")
 
 
-# What the security probes publish on the control topic: a command no engine knows, so a
-# broker that lets it through changes nothing on air (the engine refuses it as unknown_command).
-PROBE_COMMAND = {"cmd": "anchor-doctor-probe", "by": "anchor doctor"}
 PROBE_USERNAME_ENV = "ANCHOR_MQTT_PROBE_USERNAME"
 PROBE_PASSWORD_ENV = "ANCHOR_MQTT_PROBE_PASSWORD"
 _SECURE_BROKER = "install deploy/mosquitto with `anchor broker secrets` (README: Broker security)"
@@ -154,11 +150,12 @@ def _broker_security(config) -> list[Finding]:
     """Try what an attacker would: log in without a user name, and publish to the control
     topic as a user with no rights (``probe-<channel>`` from `anchor broker secrets`, when its
     env file is loaded). MQTT 5 brokers answer a denied publish with PUBACK 0x87."""
+    from anchor.links.payloads import PROBE_COMMAND, encode
     from anchor.links.probe import probe_publish
 
     mqtt = config.mqtt
     topic = f"anchor/{config.channel}/control"
-    payload = json.dumps(PROBE_COMMAND).encode("utf-8")
+    payload = encode(PROBE_COMMAND)
     harmless = f"the probe {PROBE_COMMAND['cmd']!r} is refused by the engine as unknown_command"
 
     def probe(username: str | None = None, password: str | None = None):

@@ -1,10 +1,11 @@
 """Where every viewer question comes in, whatever carried it (MQTT, the console, the CLI).
 
 In order: the payload is parsed (bad ones are refused with a reason), the viewer's rate is
-checked, the text is moderated (sensitive words refuse it; personal data is masked), and the
-question is written to the store. Only then does this return, so the MQTT message is
-acknowledged after the question is safe on disk. Finally the desk queues it, or merges it into
-a waiting near-duplicate, and the rundown is nudged so the answer cuts in at the next sentence.
+checked, the text is moderated (sensitive words refuse it unless the context rule lets them
+through, which is logged; personal data is masked), and the question is written to the
+store. Only then does this return, so the MQTT message is acknowledged after the question is
+safe on disk. Finally the desk queues it, or merges it into a waiting near-duplicate, and the
+rundown is nudged so the answer cuts in at the next sentence.
 Every refusal is logged, recorded and published as an event, with its reason.
 
 Personal data is masked at the door, before the rate limit, the log or the store see the
@@ -107,6 +108,9 @@ class Reception:
         question = replace(question, text=screening.text)
         if not screening.allowed:
             return await self._refuse(question, original, "moderation", screening.reason)
+        if screening.excused:  # holds listed words: say why it was taken
+            excused = ", ".join(map(str, screening.excused))
+            log.info("question %s taken by the context rule: %s", question.id, excused)
         try:
             stored = await self._store.add_question(
                 self._record(question, original), masked_text=question.text, status="pending"
