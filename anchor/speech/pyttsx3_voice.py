@@ -35,6 +35,7 @@ from anchor.speech.worker_voice import WorkerVoice
 log = logging.getLogger(__name__)
 
 _ESPEAK_RATE = 22050
+EMPTY_RETRIES = 2
 _FINISH_TIMEOUT = 30.0
 _SAVED_NOTICE = "Audio saved to "
 
@@ -54,9 +55,17 @@ class Pyttsx3Voice(WorkerVoice):
         if self._worker is None:
             self._worker = _EngineWorker()
         try:
-            pcm, rate = self._worker.speak(
-                text, voice_id, rate=self._rate, volume=self._volume, pitch=self._pitch
-            )
+            for attempt in range(EMPTY_RETRIES + 1):
+                pcm, rate = self._worker.speak(
+                    text, voice_id, rate=self._rate, volume=self._volume, pitch=self._pitch
+                )
+                if len(pcm) or not text.strip():
+                    break
+                # pyttsx3's espeak-ng driver now and then writes the WAV before any sample
+                # reached it: say it again rather than air a silent sentence.
+                log.warning("pyttsx3 wrote no audio for a sentence (try %d)", attempt + 1)
+            else:
+                raise SpeechError(f"pyttsx3 wrote an empty WAV for voice {voice_id!r}")
         except SpeechError:
             raise
         except Exception as exc:
