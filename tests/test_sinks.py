@@ -63,7 +63,9 @@ def _finish(receiver: subprocess.Popen) -> str:
 def test_udp_mpegts_reaches_a_reader(tmp_path: Path) -> None:
     port = _free_port(socket.SOCK_DGRAM)
     out = tmp_path / "udp.ts"
-    receiver = _receiver(["-timeout", "3000000", "-i", f"udp://127.0.0.1:{port}"], out)
+    # The reader gives up after this long without a packet: long enough for the engine to
+    # start on a busy machine (it loads the moderation tables and the voice first).
+    receiver = _receiver(["-timeout", "10000000", "-i", f"udp://127.0.0.1:{port}"], out)
     time.sleep(0.5)
     run = _engine(tmp_path, f"udp://127.0.0.1:{port}?pkt_size=1316", 4)
     err = _finish(receiver)
