@@ -26,6 +26,7 @@ from anchor.harness.mosquitto import ShippedBroker, mosquitto_pub
 
 CHANNEL = "safety"
 PASSWD_LINE = "root:x:0:0"
+PHONE = "139" + "1234" + "5678"  # an operator's name with a phone number in it
 REFUSED_WITHIN_S = 2.0
 MEMORY_GROWTH_MB = 50
 ALIAS_BOMB = "\n".join(
@@ -133,7 +134,7 @@ async def test_control_attacks_are_refused_quickly_and_questions_keep_flowing(
             accepted = await _next(events, start, {"accepted", "merged"}, REFUSED_WITHIN_S)
             assert accepted.get("question_id") == f"q{n}", what
             peak = max(peak, process.memory_info().rss)
-        night = json.dumps({"cmd": "load_schedule", "name": "night"})
+        night = json.dumps({"cmd": "load_schedule", "name": "night", "by": f"王芳{PHONE}"})
         await mosquitto_pub(mosquitto, control, night, login=operator)
         assert (await _next(events, 0, {"schedule_loaded"}, 10))["name"] == "夜间节目"
         _, stderr = await asyncio.wait_for(engine.communicate(), 120)
@@ -146,7 +147,7 @@ async def test_control_attacks_are_refused_quickly_and_questions_keep_flowing(
     growth_mb = (peak - baseline) / 1024 / 1024
     assert growth_mb < MEMORY_GROWTH_MB, f"memory grew {growth_mb:.0f} MB"
     messages = json.dumps(events, ensure_ascii=False)
-    for leaked in (PASSWD_LINE, "lol", "凑够一兆字节"):
+    for leaked in (PASSWD_LINE, "lol", "凑够一兆字节", PHONE):
         assert leaked not in messages and leaked not in log
     with sqlite3.connect(tmp_path / "anchor.db") as db:
         audit = db.execute("SELECT by, via, cmd, result FROM audit ORDER BY at").fetchall()
@@ -154,3 +155,5 @@ async def test_control_attacks_are_refused_quickly_and_questions_keep_flowing(
     assert all(row[:3] == ("测试", "mqtt", "load_schedule") for row in audit[:-1])
     assert all(row[3].startswith("refused") for row in audit[:-1])
     assert audit[-1][2:] == ("load_schedule", "applied")
+    assert audit[-1][0] == "王芳[手机号]", "the record keeps the sender's name masked"
+    assert PHONE.encode() not in (tmp_path / "anchor.db").read_bytes()

@@ -12,21 +12,8 @@ import time
 from collections.abc import Callable
 from typing import Any, Protocol
 
-from anchor.events import (
-    AnswerAired,
-    ControlApplied,
-    ControlRefused,
-    Event,
-    LineAired,
-    QuestionAccepted,
-    QuestionExpired,
-    QuestionMerged,
-    QuestionRejected,
-    ScheduleLoaded,
-    ScheduleRefused,
-    SegmentStarted,
-)
-from anchor.links.payloads import answer_payload, event_payload
+from anchor.events import AnswerAired, Event
+from anchor.links.payloads import WIRE_EVENTS, answer_payload, event_payload
 
 
 class Publisher(Protocol):
@@ -35,19 +22,7 @@ class Publisher(Protocol):
 
 
 class Outbox:
-    KINDS: tuple[type, ...] = (
-        LineAired,
-        SegmentStarted,
-        QuestionAccepted,
-        QuestionMerged,
-        QuestionRejected,
-        QuestionExpired,
-        AnswerAired,
-        ControlApplied,
-        ControlRefused,
-        ScheduleLoaded,
-        ScheduleRefused,
-    )
+    KINDS = WIRE_EVENTS
 
     def __init__(
         self,

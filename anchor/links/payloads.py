@@ -55,6 +55,20 @@ from anchor.events import (
 )
 from anchor.messages import Question
 
+# The on-air events that go on the wire: to the events topic, and AnswerAired to answers.
+WIRE_EVENTS: tuple[type, ...] = (
+    LineAired,
+    SegmentStarted,
+    QuestionAccepted,
+    QuestionMerged,
+    QuestionRejected,
+    QuestionExpired,
+    AnswerAired,
+    ControlApplied,
+    ControlRefused,
+    ScheduleLoaded,
+    ScheduleRefused,
+)
 MAX_ID_CHARS = 128
 MAX_USER_CHARS = 128
 MAX_PLATFORM_CHARS = 64

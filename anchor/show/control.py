@@ -23,6 +23,7 @@ from typing import Protocol
 
 from anchor.events import ControlApplied, ControlRefused, Event, ScheduleLoaded, ScheduleRefused
 from anchor.links.payloads import ControlCommand, RejectedInput, parse_control
+from anchor.moderation import mask_personal_data
 from anchor.show.director import Director
 from anchor.show.library import ScheduleLibrary
 from anchor.show.rundown import Rundown, Screen
@@ -188,14 +189,19 @@ class Control:
         try:
             await self._audit.record_command(
                 at=self._now(),
-                by=(command.by if command is not None else None) or via,
+                by=_masked((command.by if command is not None else None) or via),
                 via=via,
                 cmd=command.cmd if command is not None else "(unreadable)",
-                detail=_detail(command, outcome),
+                detail=_masked(_detail(command, outcome)),
                 result=result,
             )
         except Exception as exc:  # a failing store must not stop the command
             log.warning("operator command not recorded: %s", exc)
+
+
+def _masked(text: str) -> str:
+    """What the sender wrote goes into the record masked, like everything else that is kept."""
+    return mask_personal_data(text)[0]
 
 
 def _detail(command: ControlCommand | None, outcome: Outcome) -> str:
