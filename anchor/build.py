@@ -10,19 +10,22 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from anchor.avatar.loader import load_pack
+from anchor.avatar.layout import describe_sizes, fits, layout_name
+from anchor.avatar.loader import load_pack, pack_layout_sizes
 from anchor.avatar.renderer import AvatarRenderer
-from anchor.config import Config, secret_from_env
+from anchor.config import Config, ConfigError, secret_from_env
 from anchor.links.mqtt import MqttLink
 from anchor.media.clock import MediaClock
 from anchor.media.encoder import EncoderSettings, ReconnectingEncoder, StreamEncoder
 from anchor.media.output import OutputTarget
+from anchor.media.safearea import SafeArea
 from anchor.obs.controller import ObsController
 from anchor.redact import redact_url
 from anchor.speech.cache import SynthesisCache
 from anchor.speech.chain import VoiceChain
 from anchor.speech.registry import build_voice
 from anchor.speech.speaker import Speaker
+from anchor.yamlsource import load_yaml
 
 
 def link(config: Config, status: Callable[[], dict[str, Any]]) -> MqttLink | None:
@@ -43,6 +46,7 @@ def obs(config: Config, output: OutputTarget) -> ObsController | None:
         settings,
         password=secret_from_env(settings.password_env),
         media_url=media_url_for_obs(config, output),
+        safe_area=safe_area(config),
     )
 
 
@@ -91,7 +95,32 @@ def renderer(config: Config) -> AvatarRenderer:
         fps=config.video.fps,
         caption_font=str(config.captions.font) if config.captions.font else None,
         captions=config.captions.enabled,
+        safe_area=safe_area(config),
     )
+
+
+def safe_area(config: Config) -> SafeArea:
+    return SafeArea.preset(config.video.safe_area, config.video.covered)
+
+
+def check_avatar_fits(config: Config, source: Path | None) -> None:
+    """Refuse a picture size the avatar pack has no layout for, naming the keys to change.
+
+    Reads only the pack's manifest, so `anchor run` fails in a moment with a message rather
+    than after the voice and the store have started."""
+    sizes = pack_layout_sizes(Path(config.avatars_dir) / config.avatar)
+    width, height = config.video.width, config.video.height
+    if any(fits(size, width, height) for _, size in sizes):
+        return
+    message = (
+        f"{width}x{height} ({layout_name(width, height)}): the avatar pack "
+        f"{config.avatar!r} has no layout for this shape; sizes that work: "
+        f"{describe_sizes(sizes)}"
+    )
+    if source is None:
+        raise ConfigError([f"video.width, video.height: {message}"])
+    document = load_yaml(source)
+    raise ConfigError([document.error(("video", "width"), f"(and video.height) {message}")])
 
 
 def encoder(

@@ -136,6 +136,19 @@ def build_parser() -> argparse.ArgumentParser:
     preview.add_argument("name")
     preview.add_argument("--out", type=Path, required=True)
     preview.add_argument("--avatars-dir", type=Path, help="default: the project's avatars/")
+    preview.add_argument(
+        "--layouts",
+        action="store_true",
+        help="a .png of every layout with the areas each platform's app covers drawn in",
+    )
+    preview.add_argument(
+        "--safe-area",
+        action="append",
+        default=[],
+        metavar="PLATFORM",
+        help="with --layouts: only these platforms (none, douyin, wechat_channels, kuaishou, "
+        "bilibili_portrait, bilibili; repeatable)",
+    )
     return parser
 
 
@@ -178,11 +191,16 @@ def _avatar(args: argparse.Namespace) -> int:
 
             made = build_photo_pack(args.photo, args.name, avatars_dir, force=args.force)
             print(f"{made}: ready (see it with: anchor avatar preview {args.name} --out face.png)")
+        elif args.layouts:
+            from anchor.avatar.layoutsheet import write_layout_sheet
+
+            pack = load_pack(avatars_dir / args.name)
+            print(f"{write_layout_sheet(pack, args.out, args.safe_area)}: written")
         else:
             from anchor.avatar.preview import write_preview
 
             print(f"{write_preview(load_pack(avatars_dir / args.name), args.out)}: written")
-    except AvatarError as exc:
+    except (AvatarError, ValueError) as exc:
         print(f"anchor: {exc}", file=sys.stderr)
         return 1
     return 0
@@ -218,15 +236,32 @@ def _check_schedules(files: list[Path]) -> int:
 
 
 def _load_config(path: Path | None) -> Config:
+    source = _config_source(path)
+    return load_config(source) if source is not None else Config.default(PROJECT_ROOT)
+
+
+def _config_source(path: Path | None) -> Path | None:
     if path is not None:
-        return load_config(path)
+        return path
     default = PROJECT_ROOT / "config.yaml"
-    return load_config(default) if default.is_file() else Config.default(PROJECT_ROOT)
+    return default if default.is_file() else None
+
+
+def _check_config(config: Config, path: Path | None) -> None:
+    """What the config names must fit together: the picture size and the avatar's layouts."""
+    from anchor import build
+    from anchor.avatar.pack import AvatarError
+
+    try:
+        build.check_avatar_fits(config, _config_source(path))
+    except AvatarError as exc:
+        raise ConfigError([str(exc)]) from None
 
 
 def _run(args: argparse.Namespace) -> int:
     try:
         config = _load_config(args.config)
+        _check_config(config, args.config)
         schedule = load_schedule(args.schedule or config.schedule)
         target = OutputTarget.parse(args.out or config.output.url)
     except (ConfigError, ScheduleError, OutputError) as exc:
@@ -276,6 +311,17 @@ def _soak(args: argparse.Namespace, argv: list[str] | None) -> int:
         keep_stream=args.keep_stream,
         command=" ".join(["anchor", *(sys.argv[1:] if argv is None else argv)]),
     )
+    from anchor.avatar.layout import describe_sizes, fits
+    from anchor.avatar.loader import pack_layout_sizes
+
+    sizes = pack_layout_sizes(PROJECT_ROOT / "avatars" / "default")
+    if not any(fits(size, args.width, args.height) for _, size in sizes):
+        print(
+            f"anchor: --width/--height: {args.width}x{args.height} has no layout in the default "
+            f"avatar; sizes that work: {describe_sizes(sizes)}",
+            file=sys.stderr,
+        )
+        return EXIT_BAD_INPUT
     # SIGTERM unwinds like Ctrl-C, so OBS, the broker and the recordings mount are cleaned up.
     signal.signal(signal.SIGTERM, _raise_interrupt)
     try:

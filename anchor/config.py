@@ -118,8 +118,20 @@ X264Preset = Literal[
 ]  # fmt: skip
 
 
+# Where a platform's app covers the picture (anchor.media.safearea.PRESETS has the areas).
+SafeAreaPreset = Literal[
+    "none", "douyin", "wechat_channels", "kuaishou", "bilibili_portrait", "bilibili"
+]
+CoveredRect = tuple[float, float, float, float]
+
+
 class VideoConfig(_Section):
-    """Picture size and H.264 settings of the outgoing stream."""
+    """Picture size and H.264 settings of the outgoing stream, and the platform's covered areas.
+
+    The picture's aspect ratio picks the avatar pack's layout (16:9, 9:16, 1:1 for the default
+    host); `safe_area` names the platform whose app draws over the picture, so captions, the
+    title and cards keep clear of it; `covered` adds rectangles (x0, y0, x1, y1 as fractions
+    of the frame) for an app the preset does not match."""
 
     width: int = Field(default=1280, ge=160, le=3840)
     height: int = Field(default=720, ge=90, le=2160)
@@ -127,6 +139,19 @@ class VideoConfig(_Section):
     bitrate_kbps: int = Field(default=2500, ge=100, le=50000)
     preset: X264Preset = "veryfast"
     keyframe_seconds: float = Field(default=2.0, gt=0, le=10)
+    safe_area: SafeAreaPreset = "none"
+    covered: tuple[CoveredRect, ...] = Field(default=(), max_length=16)
+
+    @field_validator("covered")
+    @classmethod
+    def _fractions(cls, value: tuple[CoveredRect, ...]) -> tuple[CoveredRect, ...]:
+        for x0, y0, x1, y1 in value:
+            if not (0.0 <= x0 < x1 <= 1.0 and 0.0 <= y0 < y1 <= 1.0):
+                raise ValueError(
+                    f"[{x0}, {y0}, {x1}, {y1}]: a covered rectangle is [x0, y0, x1, y1] with "
+                    "0 <= x0 < x1 <= 1 and 0 <= y0 < y1 <= 1 (fractions of the frame)"
+                )
+        return value
 
     @field_validator("width", "height")
     @classmethod

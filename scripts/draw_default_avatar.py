@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import math
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 from PIL import Image, ImageDraw, ImageFilter, ImageFont
@@ -80,7 +81,7 @@ def overlay(
     opacity: float = 1.0,
 ) -> None:
     """Draw on a fresh layer and blend it over `base`; the way to get soft or translucent shapes."""
-    layer = new_layer()
+    layer = Image.new("RGBA", base.size, (0, 0, 0, 0))
     draw(ImageDraw.Draw(layer))
     if blur:
         # Blur premultiplied, or transparent black bleeds into the edges as a grey fringe.
@@ -108,55 +109,163 @@ def curve(x0: float, x1: float, y: Callable[[float], float], steps: int = 24) ->
 # --------------------------------------------------------------------------- background
 
 
-def draw_background(font_path: str) -> Image.Image:
-    image = vertical_gradient((px(WIDTH), px(HEIGHT)), (255, 244, 226), (246, 200, 160)).convert(
+@dataclass(frozen=True)
+class LayoutSpec:
+    """One layout of the scene: its canvas, where the host stands on it, and its areas."""
+
+    name: str
+    size: tuple[int, int]
+    host_scale: float
+    host_at: tuple[float, float]
+    title: tuple[int, int, int, int]
+    window: tuple[int, int, int, int]
+    caption: tuple[int, int, int, int]
+    cards: tuple[int, int, int, int]
+
+    @property
+    def file(self) -> str:
+        return f"wall_{self.name.replace(':', 'x')}.png"
+
+    def host(self, x: float, y: float) -> tuple[float, float]:
+        """A point of the host's canvas on this layout's canvas."""
+        return self.host_at[0] + x * self.host_scale, self.host_at[1] + y * self.host_scale
+
+
+# Portrait keeps the title, the host's face and the caption between the app's header (top
+# 13 %) and its comment list (bottom 38 %), and left of its button column (right 15 %).
+LAYOUTS = (
+    LayoutSpec(
+        "16:9",
+        (1280, 720),
+        1.0,
+        (0, 0),
+        (670, 38, 580, 170),
+        (712, 166, 530, 424),
+        CAPTION_BOX,
+        (742, 196, 470, 364),
+    ),
+    LayoutSpec(
+        "9:16",
+        (720, 1280),
+        1.2,
+        (-168, 210),
+        (70, 168, 580, 150),
+        (424, 360, 296, 237),
+        (36, 672, 564, 120),
+        (48, 330, 560, 330),
+    ),
+    LayoutSpec(
+        "1:1",
+        (960, 960),
+        1.0,
+        (0, 130),
+        (190, 30, 580, 170),
+        (560, 240, 390, 312),
+        (100, 800, 760, 112),
+        (520, 240, 400, 360),
+    ),
+)
+WINDOW_MARGIN = 30
+WINDOW_SIZE = (470, 364)
+TITLE_SIZE = (580, 170)
+
+
+def draw_wall(spec: LayoutSpec) -> Image.Image:
+    """The studio wall of one layout, lit from behind the host, with the desk's front below."""
+    width, height = spec.size
+    image = vertical_gradient((px(width), px(height)), (255, 244, 226), (246, 200, 160)).convert(
         "RGBA"
     )
-    overlay(image, lambda d: d.ellipse(box(140, 40, 760, 620), fill=(255, 250, 238, 200)), blur=90)
-    _bokeh(image)
-    overlay(image, lambda d: d.rectangle(box(0, 470, WIDTH, HEIGHT), fill=(226, 160, 112, 90)))
-    overlay(image, lambda d: d.rectangle(box(0, 466, WIDTH, 472), fill=(196, 130, 92, 150)))
-    _window(image)
-    _banner(image, font_path)
+    s = spec.host_scale
+    x0, y0 = spec.host(140, 40)
+    x1, y1 = spec.host(760, 620)
+    overlay(image, lambda d: d.ellipse(box(x0, y0, x1, y1), fill=(255, 250, 238, 200)), blur=90 * s)
+    _bokeh(image, spec.size)
+    _, wall_foot = spec.host(0, 470)
+    overlay(
+        image, lambda d: d.rectangle(box(0, wall_foot, width, height), fill=(226, 160, 112, 90))
+    )
     overlay(
         image,
-        lambda d: d.ellipse(box(HEAD_X - 170, 140, HEAD_X + 250, 640), fill=(150, 90, 60, 70)),
-        blur=40,
+        lambda d: d.rectangle(
+            box(0, wall_foot - 4, width, wall_foot + 2), fill=(196, 130, 92, 150)
+        ),
     )
+    sx0, sy0 = spec.host(HEAD_X - 170, 140)
+    sx1, sy1 = spec.host(HEAD_X + 250, 640)
+    overlay(
+        image, lambda d: d.ellipse(box(sx0, sy0, sx1, sy1), fill=(150, 90, 60, 70)), blur=40 * s
+    )
+    _, desk_end = spec.host(0, HEIGHT)
+    if desk_end < height:
+        # The host's canvas ends above the frame's foot: the desk front carries on to it.
+        front = vertical_gradient(
+            (px(width), px(height - desk_end) + 1), (96, 56, 38), (70, 40, 28)
+        )
+        image.paste(front, (0, px(desk_end) - 1))
     return image.convert("RGB")
 
 
-def _bokeh(image: Image.Image) -> None:
-    spots = [(90, 110, 54), (210, 50, 30), (640, 60, 38), (80, 380, 36), (1250, 600, 40)]
+def _bokeh(image: Image.Image, size: tuple[int, int]) -> None:
+    width, height = size
+    unit = min(width, height) / 720
+    spots = [
+        (0.07, 0.15, 54),
+        (0.16, 0.07, 30),
+        (0.5, 0.08, 38),
+        (0.06, 0.53, 36),
+        (0.98, 0.83, 40),
+    ]
 
     def draw(d: ImageDraw.ImageDraw) -> None:
-        for x, y, r in spots:
-            d.ellipse(box(x - r, y - r, x + r, y + r), fill=(255, 252, 240, 110))
+        for fx, fy, r in spots:
+            x, y, radius = fx * width, fy * height, r * unit
+            d.ellipse(
+                box(x - radius, y - radius, x + radius, y + radius), fill=(255, 252, 240, 110)
+            )
 
     overlay(image, draw, blur=6)
 
 
-def _window(image: Image.Image) -> None:
-    """A window onto a soft Guangzhou skyline, with the Canton Tower, right of the host."""
-    x0, y0, x1, y1 = 742, 196, 1212, 560
+def draw_window() -> Image.Image:
+    """A window onto a soft Guangzhou skyline, with the Canton Tower, on its own layer."""
+    m = WINDOW_MARGIN
+    image = Image.new(
+        "RGBA", (px(WINDOW_SIZE[0] + 2 * m), px(WINDOW_SIZE[1] + 2 * m)), (0, 0, 0, 0)
+    )
+    _window(image, m, m)
+    return image
+
+
+def draw_title(font_path: str) -> Image.Image:
+    """The channel's title board, on its own layer so each layout can place it."""
+    image = Image.new("RGBA", (px(TITLE_SIZE[0]), px(TITLE_SIZE[1])), (0, 0, 0, 0))
+    _banner(image, font_path, 20, 12)
+    return image
+
+
+def _window(image: Image.Image, x0: float, y0: float) -> None:
+    x1, y1 = x0 + WINDOW_SIZE[0], y0 + WINDOW_SIZE[1]
     sky = vertical_gradient((px(x1 - x0), px(y1 - y0)), (196, 222, 240), (252, 222, 196))
-    view = new_layer()
+    view = Image.new("RGBA", image.size, (0, 0, 0, 0))
     view.paste(sky, (px(x0), px(y0)))
     d = ImageDraw.Draw(view)
     far = (176, 194, 214)
     near = (140, 164, 194)
-    for bx, bw, bh in [
-        (750, 40, 120),
-        (796, 30, 170),
-        (832, 46, 110),
-        (1010, 44, 150),
-        (1060, 30, 200),
-        (1096, 52, 130),
-        (1150, 40, 170),
+    for dx, bw, bh in [
+        (8, 40, 120),
+        (54, 30, 170),
+        (90, 46, 110),
+        (268, 44, 150),
+        (318, 30, 200),
+        (354, 52, 130),
+        (408, 40, 170),
     ]:
+        bx = x0 + dx
         d.rectangle(box(bx, y1 - 60 - bh, bx + bw, y1), fill=far)
-    _canton_tower(d, 930, y1 - 60, 250)
-    for bx, bw, bh in [(744, 56, 70), (880, 40, 90), (976, 60, 60), (1120, 70, 90)]:
+    _canton_tower(d, x0 + 188, y1 - 60, 250)
+    for dx, bw, bh in [(2, 56, 70), (138, 40, 90), (234, 60, 60), (378, 70, 90)]:
+        bx = x0 + dx
         d.rectangle(box(bx, y1 - 60 - bh, bx + bw, y1), fill=near)
         for wy in range(int(y1 - 60 - bh + 12), int(y1 - 60), 16):
             for wx in range(int(bx + 8), int(bx + bw - 6), 14):
@@ -166,7 +275,7 @@ def _window(image: Image.Image) -> None:
     d.line(points([(x0 + 250, y1 - 30), (x0 + 400, y1 - 30)]), fill=(214, 232, 240), width=px(3))
     mask = Image.new("L", view.size, 0)
     ImageDraw.Draw(mask).rounded_rectangle(box(x0, y0, x1, y1), radius=px(18), fill=255)
-    clipped = new_layer()
+    clipped = Image.new("RGBA", image.size, (0, 0, 0, 0))
     clipped.paste(view, (0, 0), mask)
     overlay(
         image,
@@ -182,7 +291,7 @@ def _window(image: Image.Image) -> None:
     )
     mid = (x0 + x1) / 2
     frame.line(points([(mid, y0 + 4), (mid, y1 - 4)]), fill=(196, 150, 112), width=px(7))
-    frame.line(points([(x0 + 4, 360), (x1 - 4, 360)]), fill=(196, 150, 112), width=px(7))
+    frame.line(points([(x0 + 4, y0 + 164), (x1 - 4, y0 + 164)]), fill=(196, 150, 112), width=px(7))
     overlay(
         image,
         lambda d: d.polygon(
@@ -232,8 +341,8 @@ def _canton_tower(d: ImageDraw.ImageDraw, cx: float, base: float, height: float)
     )
 
 
-def _banner(image: Image.Image, font_path: str) -> None:
-    x0, y0, x1, y1 = 690, 50, 1230, 146
+def _banner(image: Image.Image, font_path: str, x0: float, y0: float) -> None:
+    x1, y1 = x0 + 540, y0 + 96
     overlay(
         image,
         lambda d: d.rounded_rectangle(
@@ -278,7 +387,7 @@ def _banner(image: Image.Image, font_path: str) -> None:
     sub = "工会服务 · 24 小时在线"
     left, top, right, _ = d.textbbox((0, 0), sub, font=small)
     d.text(
-        (px((x0 + x1) / 2) - (right - left) // 2 - left, px(158) - top),
+        (px((x0 + x1) / 2) - (right - left) // 2 - left, px(y0 + 108) - top),
         sub,
         font=small,
         fill=(150, 46, 32),
@@ -799,6 +908,23 @@ def save(image: Image.Image, path: Path) -> None:
     image.save(path, optimize=True)
 
 
+def layouts_yaml() -> str:
+    lines = []
+    for spec in LAYOUTS:
+        at = [round(v, 1) for v in spec.host_at]
+        lines += [
+            f'  "{spec.name}":',
+            f"    size: {list(spec.size)}",
+            f"    background: {spec.file}",
+            f"    host: {{scale: {spec.host_scale}, at: {at}}}",
+            f"    title: {{image: title.png, box: {list(spec.title)}}}",
+            f"    decorations: [{{image: window.png, box: {list(spec.window)}}}]",
+            f"    caption: {list(spec.caption)}",
+            f"    cards: {list(spec.cards)}",
+        ]
+    return "\n".join(lines) + "\n"
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
@@ -809,7 +935,16 @@ def main(argv: Sequence[str] | None = None) -> None:
     out: Path = args.out
     out.mkdir(parents=True, exist_ok=True)
 
-    save(shrink(draw_background(args.font)).convert("RGB"), out / "background.png")
+    for spec in LAYOUTS:
+        wall = draw_wall(spec).resize(spec.size, Image.LANCZOS)
+        save(wall, out / spec.file)
+    window = draw_window()
+    save(
+        window.resize((window.width // SUPERSAMPLE, window.height // SUPERSAMPLE), Image.LANCZOS),
+        out / "window.png",
+    )
+    title = draw_title(args.font)
+    save(title.resize(TITLE_SIZE, Image.LANCZOS), out / "title.png")
     save(shrink(draw_desk()), out / "desk.png")
     save(shrink(draw_character()), out / "body.png")
     mouth_files = []
@@ -836,11 +971,9 @@ def main(argv: Sequence[str] | None = None) -> None:
 kind: sprite
 name: default
 size: [{WIDTH}, {HEIGHT}]
-background: background.png
 body: body.png
 foreground: desk.png
 anchor: {list(NECK_BASE)}
-caption: {list(CAPTION_BOX)}
 mouth:
   box: {list(MOUTH_BOX)}
   frames: [{", ".join(mouth_files)}]
@@ -853,7 +986,8 @@ eyes:
   box: {list(EYES_BOX)}
   frames: [{", ".join(eye_files)}]
 motion: {{breath: 2.0, sway: 1.5}}
-"""
+layouts:
+{layouts_yaml()}"""
     (out / "manifest.yaml").write_text(manifest, encoding="utf-8")
     print(f"wrote {out}")
 

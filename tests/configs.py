@@ -17,6 +17,7 @@ def write_config(
     height: int = 180,
     schedule: Path | None = None,
     avatars_dir: Path | None = None,
+    safe_area: str = "none",
     extra: str = "",
 ) -> Path:
     config = tmp_path / "config.yaml"
@@ -27,7 +28,7 @@ def write_config(
         f"knowledge: {{path: {ROOT / 'knowledge' / 'union-faq.yaml'}}}\n"
         f"moderation: {{wordlists: [{', '.join(str(ROOT / p) for p in DEFAULT_WORDLISTS)}]}}\n"
         f"store: {{path: {tmp_path / 'anchor.db'}}}\n"
-        f"video: {{width: {width}, height: {height}, fps: 30}}\n" + extra,
+        f"video: {{width: {width}, height: {height}, fps: 30, safe_area: {safe_area}}}\n" + extra,
         encoding="utf-8",
     )
     return config

@@ -282,8 +282,8 @@ def test_unreadable_png_names_the_file(pack_copy: Path) -> None:
 
 
 def test_missing_key_names_the_key(pack_copy: Path) -> None:
-    edit_manifest(pack_copy, lambda m: m.pop("caption"))
-    with pytest.raises(AvatarError, match="caption: missing key"):
+    edit_manifest(pack_copy, lambda m: m["layouts"]["9:16"].pop("caption"))
+    with pytest.raises(AvatarError, match="layouts.9:16.caption: missing key"):
         load_pack(pack_copy)
 
 
@@ -300,8 +300,8 @@ def test_unknown_kind_lists_the_supported_ones(pack_copy: Path) -> None:
 
 
 def test_caption_over_the_mouth_is_refused(pack_copy: Path) -> None:
-    edit_manifest(pack_copy, lambda m: m.update(caption=[300, 300, 400, 100]))
-    with pytest.raises(AvatarError, match=r"caption.*overlaps mouth\.box"):
+    edit_manifest(pack_copy, lambda m: m["layouts"]["16:9"].update(caption=[300, 300, 400, 100]))
+    with pytest.raises(AvatarError, match=r"layouts\.16:9\.caption.*overlaps mouth\.box"):
         load_pack(pack_copy)
 
 

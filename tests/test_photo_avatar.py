@@ -94,7 +94,7 @@ def test_build_writes_a_readable_photo_pack(pack_dir: Path, pack: AvatarPack) ->
         assert pack.shapes[shape].box == pack.mouth.box
         assert len(pack.shapes[shape].frames) == len(pack.mouth.frames)
     # The face sits in the upper part of the canvas, clear of the caption band.
-    assert pack.mouth.box[1] + pack.mouth.box[3] <= pack.caption[1]
+    assert pack.mouth.box[1] + pack.mouth.box[3] <= pack.layouts[0].caption[1]
     assert pack.eyes.box[1] + pack.eyes.box[3] <= pack.mouth.box[1]
 
 
@@ -279,3 +279,30 @@ def test_the_photo_host_opens_its_mouth_when_it_speaks(pack_dir: Path, tmp_path:
     assert dark[loud].mean() > 2 * dark[silent].mean() + 0.05, (
         "the lips should part, showing the dark mouth, while the host speaks"
     )
+
+
+@pytest.mark.parametrize(("width", "height"), [(720, 1280), (1080, 1080)])
+def test_a_photo_host_fills_portrait_and_square_frames(
+    pack: AvatarPack, width: int, height: int
+) -> None:
+    """A photo framed for 16:9 is cut around the face for 9:16 and 1:1: the face stays whole,
+    the mouth moves, and the caption clears both the mouth and Douyin's covered areas."""
+    from anchor.media.safearea import SafeArea
+
+    safe = SafeArea.preset("douyin" if height > width else "none")
+    r = AvatarRenderer(pack, width, height, fps=FPS, safe_area=safe, buffers=2)
+    shut = yuv420p_to_rgb(r.render(0, 0.0, "出院后把材料交给单位工会。"), width, height)
+    open_ = yuv420p_to_rgb(r.render(0, 1.0, "出院后把材料交给单位工会。"), width, height)
+    changed = np.abs(shut.astype(np.int16) - open_).max(axis=2) > 12
+    rows, cols = np.flatnonzero(changed.any(axis=1)), np.flatnonzero(changed.any(axis=0))
+    mx, my, mw, mh = r.mouth_box
+    assert (
+        rows.size and mx <= cols[0] and cols[-1] < mx + mw and my <= rows[0] and rows[-1] < my + mh
+    )
+    # The face is in the frame, left to right, and in its upper part.
+    ex, ey, ew, eh = r.eye_box
+    assert 0.15 * width < ex and ex + ew < 0.85 * width and ey < 0.5 * height
+    assert safe.clears(r.caption_box, width, height)
+    cx, cy, cw, ch = r.caption_box
+    assert cy >= my + mh, "the caption sits below the mouth"
+    Image.fromarray(shut).save(Path(pack.directory) / f"frame-{width}x{height}.png")

@@ -28,6 +28,9 @@ class ManifestFields:
     def raw(self, key: str, default: Any = ...) -> Any:
         node: Any = self._data
         for part in key.split("."):
+            if isinstance(node, list) and part.isdigit() and int(part) < len(node):
+                node = node[int(part)]
+                continue
             if not isinstance(node, dict) or part not in node:
                 if default is not ...:
                     return default

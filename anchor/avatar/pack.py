@@ -50,6 +50,43 @@ class Motion:
 
 
 @dataclass(frozen=True, slots=True)
+class Placed:
+    """A still image on a layout's canvas (the title board, a decoration), fitted into `box`.
+
+    The image keeps its proportions: it is scaled to fit the box and centred in it, so a
+    layout can resize a board without distorting its lettering."""
+
+    image: np.ndarray  # RGBA uint8
+    box: Box
+
+
+@dataclass(frozen=True, slots=True)
+class Layout:
+    """How the scene is composed for one aspect ratio, on a canvas of that shape.
+
+    The host (body, mouth, eyes and the desk in front, all drawn on the pack's own canvas) is
+    placed on this canvas at `host_at` with `host_scale`; the background, the title board and
+    the decorations belong to the layout. `caption` and `cards` are areas of this canvas: the
+    sentence on air, and the card (a map, a notice) shown beside an answer. The renderer scales
+    the whole canvas to the stream size, so one layout serves every size of its aspect ratio.
+    """
+
+    name: str
+    size: tuple[int, int]
+    background: np.ndarray  # RGB uint8 of `size`
+    caption: Box
+    host_scale: float = 1.0
+    host_at: tuple[float, float] = (0.0, 0.0)
+    title: Placed | None = None
+    decorations: tuple[Placed, ...] = ()
+    cards: Box | None = None
+
+    @property
+    def aspect(self) -> float:
+        return self.size[0] / self.size[1]
+
+
+@dataclass(frozen=True, slots=True)
 class AvatarPack:
     """A validated avatar: every image decoded, every box inside the canvas.
 
@@ -59,6 +96,8 @@ class AvatarPack:
     `anchor` is the pivot of the idle sway (the base of the neck). `shapes` holds extra lip
     shapes (WIDE, ROUND) drawn in the mouth box with as many levels as `mouth`; a shape the
     pack lacks is drawn with `mouth` (the OPEN shape), and CLOSED is `mouth.frames[0]`.
+    `background` is the backdrop on the pack's own canvas (previews of the face draw on it);
+    `layouts` say how a frame of each supported aspect ratio is composed (see `Layout`).
     """
 
     directory: Path
@@ -71,6 +110,6 @@ class AvatarPack:
     mouth: SpriteSet
     eyes: SpriteSet
     anchor: tuple[float, float]
-    caption: Box
     motion: Motion
+    layouts: tuple[Layout, ...]
     shapes: Mapping[MouthShape, SpriteSet] = field(default_factory=dict)

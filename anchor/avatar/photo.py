@@ -19,6 +19,7 @@ import numpy as np
 import yaml
 
 from anchor.avatar.facewarp import EyeRig, MouthRig, lid_frames, mouth_frames
+from anchor.avatar.layout import photo_layouts
 from anchor.avatar.manifest import ManifestFields, boxes_overlap, read_layer
 from anchor.avatar.pack import AvatarError, AvatarPack, Motion, SpriteSet
 from anchor.messages import MouthShape
@@ -64,7 +65,7 @@ def load_photo_pack(directory: Path, fields: ManifestFields) -> AvatarPack:
         mouth=shapes[MouthShape.OPEN],
         eyes=SpriteSet(eye_box, lid_frames(photo, eye_box, eyes, tone)),
         anchor=(float(ax), float(ay)),
-        caption=caption,
+        layouts=photo_layouts(photo, caption, mouth_rig.box, eye_box),
         motion=Motion(
             breath=fields.number("motion.breath", 1.0), sway=fields.number("motion.sway", 0.8)
         ),

@@ -22,8 +22,10 @@ import cv2
 import numpy as np
 
 from anchor.avatar.captions import CaptionPainter, find_cjk_font
+from anchor.avatar.layout import choose_layout
 from anchor.avatar.motion import Blinks, Eyelid, Sway
-from anchor.avatar.pack import AvatarError, AvatarPack, SpriteSet
+from anchor.avatar.pack import AvatarError, AvatarPack, Box, Layout, Placed, SpriteSet
+from anchor.media.safearea import SafeArea, SafeAreaError
 from anchor.messages import MouthShape
 
 COLOR_MATRIX = "bt709"
@@ -187,6 +189,7 @@ class AvatarRenderer:
         captions: bool = True,
         seed: int = 0,
         buffers: int = 3,
+        safe_area: SafeArea | None = None,
     ) -> None:
         if width <= 0 or height <= 0 or width % 2 or height % 2:
             raise ValueError(f"frame size must be positive and even, got {width}x{height}")
@@ -199,7 +202,12 @@ class AvatarRenderer:
         self._sway = Sway(fps, seed)
         self._mouth_levels = len(pack.mouth.frames)
 
-        scene = _Scene(pack, width, height)
+        self.layout = choose_layout(pack.layouts, width, height, str(pack.directory))
+        self.safe_area = safe_area or SafeArea("none")
+        scene = _Scene(pack, self.layout, width, height, self.safe_area)
+        # Where the title board and the card area ended up, in output pixels (x, y, w, h).
+        self.title_box = None if scene.title_box is None else scene.title_box.box
+        self.card_box = scene.card_box
         self._breath_steps, self._lean_steps = scene.pose_steps(
             self.MAX_BREATH_STEPS, self.MAX_LEAN_STEPS
         )
@@ -208,7 +216,9 @@ class AvatarRenderer:
         self._character = scene.character_region(poses)
         self._mouth = scene.sprite_region(poses, pack.mouth.box)
         self._eyes = scene.sprite_region(poses, pack.eyes.box)
-        self._caption = scene.output_region(pack.caption)
+        self._caption = scene.fitted(
+            "caption", self.layout.caption, avoid=(self._mouth.box, self._eyes.box)
+        )
         # At small sizes the padded patches can touch; the mouth is then redrawn after the eyes.
         self._eyes_touch_mouth = self._eyes.overlaps(self._mouth)
         for name, region in (("mouth", self._mouth), ("eyes", self._eyes)):
@@ -248,7 +258,7 @@ class AvatarRenderer:
 
     @property
     def caption_box(self) -> tuple[int, int, int, int]:
-        """The caption area, in output pixels (x, y, w, h)."""
+        """The caption area, in output pixels (x, y, w, h), clear of the safe-area mask."""
         return self._caption.box
 
     def is_blinking(self, frame_index: int) -> bool:
@@ -435,35 +445,126 @@ class AvatarRenderer:
 
 
 class _Scene:
-    """The pack mapped onto the output: scaled layers and the affine of every idle pose.
+    """The pack mapped onto the output through a layout: the backdrop and the host's poses.
 
-    Layers are held premultiplied (RGB x alpha) as floats, so scaling and sub-pixel warps do
-    not leave dark fringes around the character.
+    The layout's canvas is scaled to the stream (a hair's difference of aspect is cropped
+    evenly); the host's own canvas is placed on it by the layout's `host_scale` and
+    `host_at`. The title board is fitted clear of the platform's covered areas, as is the
+    caption area. Layers are held premultiplied (RGB x alpha) as floats, so scaling and
+    sub-pixel warps do not leave dark fringes around the character.
     """
 
-    def __init__(self, pack: AvatarPack, width: int, height: int) -> None:
-        self.pack, self.width, self.height = pack, width, height
-        cw, ch = pack.size
-        scale = max(width / cw, height / ch)  # cover the frame, crop the overflow evenly
-        self.scaled = (max(width, round(cw * scale)), max(height, round(ch * scale)))
-        self.sx, self.sy = self.scaled[0] / cw, self.scaled[1] / ch
-        self.crop = ((self.scaled[0] - width) // 2, (self.scaled[1] - height) // 2)
-        shrinking = min(self.sx, self.sy) < 1.0
+    def __init__(
+        self, pack: AvatarPack, layout: Layout, width: int, height: int, safe: SafeArea
+    ) -> None:
+        self.pack, self.layout, self.width, self.height = pack, layout, width, height
+        self.safe = safe
+        lw, lh = layout.size
+        self.k = max(width / lw, height / lh)  # layout canvas -> output, cropping any excess
+        self.crop = ((round(lw * self.k) - width) // 2, (round(lh * self.k) - height) // 2)
+        self.sx = self.sy = self.k * layout.host_scale
+        ax, ay = layout.host_at
+        self.offset = (ax * self.k - self.crop[0], ay * self.k - self.crop[1])
+        shrinking = self.sx < 1.0
         self.interpolation = cv2.INTER_LINEAR if shrinking else cv2.INTER_CUBIC
         # Before a sub-pixel warp that shrinks, blur as much as the shrink would average away.
-        self.sigma = max(0.0, (1.0 / min(self.sx, self.sy) - 1.0) / 2.0)
+        self.sigma = max(0.0, (1.0 / self.sx - 1.0) / 2.0)
         self.margin = math.ceil(4 * self.sigma) + 4
 
-        self.background = self._resize(pack.background.astype(np.float32) / 255.0)
-        self.foreground = (
-            None if pack.foreground is None else self._resize(_premultiply(pack.foreground))
-        )
+        self.title_box = None if layout.title is None else self.fitted("title", layout.title.box)
+        self.card_box = None if layout.cards is None else self.fitted("cards", layout.cards).box
+        self.background = self._backdrop()
+        self.foreground = None
+        if pack.foreground is not None:
+            self.foreground = self._place(self._prefilter(_premultiply(pack.foreground)))
         self.body = self._prefilter(_premultiply(pack.body))
         alpha_rows = np.flatnonzero(pack.body[..., 3].max(axis=1))
         alpha_cols = np.flatnonzero(pack.body[..., 3].max(axis=0))
         if alpha_rows.size == 0:
             raise AvatarError(f"{pack.directory}: body is fully transparent")
         self.body_box = (alpha_cols[0], alpha_rows[0], alpha_cols[-1] + 1, alpha_rows[-1] + 1)
+
+    # -- the still parts
+
+    def fitted(self, what: str, box: Box, avoid: tuple[Box, ...] = ()) -> _Region:
+        """A layout box in output pixels, moved (or shrunk) clear of the covered areas and of
+        `avoid` (output boxes)."""
+        x, y, w, h = box
+        k, (cx, cy) = self.k, self.crop
+        region = _Region.covering(
+            x * k - cx, y * k - cy, (x + w) * k - cx, (y + h) * k - cy, self.width, self.height
+        )
+        try:
+            fitted = self.safe.fit(region.box, self.width, self.height, avoid)
+        except SafeAreaError as exc:
+            raise AvatarError(
+                f"{self.pack.directory}: layouts.{self.layout.name}.{what}: {exc}"
+            ) from None
+        return _Region(*fitted)
+
+    def _backdrop(self) -> np.ndarray:
+        """The layout's background with its decorations and title board, at the output size."""
+        layout, k = self.layout, self.k
+        lw, lh = layout.size
+        scaled = (round(lw * k), round(lh * k))
+        shrinking = scaled[0] < lw
+        resized = cv2.resize(
+            layout.background.astype(np.float32) / 255.0,
+            scaled,
+            interpolation=cv2.INTER_AREA if shrinking else cv2.INTER_CUBIC,
+        )
+        x0, y0 = self.crop
+        out = np.clip(resized[y0 : y0 + self.height, x0 : x0 + self.width], 0.0, 1.0)
+        for placed in layout.decorations:
+            x, y, w, h = placed.box
+            target = _Region.covering(
+                x * k - x0, y * k - y0, (x + w) * k - x0, (y + h) * k - y0, self.width, self.height
+            )
+            out = self._paint(out, placed, target)
+        if layout.title is not None and self.title_box is not None:
+            out = self._paint(out, layout.title, self.title_box)
+        return out
+
+    def _paint(self, out: np.ndarray, placed: Placed, target: _Region) -> np.ndarray:
+        """`placed` scaled to fit inside `target` (proportions kept, centred), laid over `out`."""
+        ih, iw = placed.image.shape[:2]
+        scale = min(target.w / iw, target.h / ih)
+        w, h = max(1, round(iw * scale)), max(1, round(ih * scale))
+        layer = cv2.resize(
+            _premultiply(placed.image),
+            (w, h),
+            interpolation=cv2.INTER_AREA if scale < 1.0 else cv2.INTER_CUBIC,
+        )
+        x = target.x + (target.w - w) // 2
+        y = target.y + (target.h - h) // 2
+        left, top = max(0, x), max(0, y)
+        right, bottom = min(self.width, x + w), min(self.height, y + h)
+        if right <= left or bottom <= top:
+            return out
+        cut = layer[top - y : bottom - y, left - x : right - x]
+        out = out.copy()
+        out[top:bottom, left:right] = self._over(out[top:bottom, left:right], cut)
+        return out
+
+    def _place(self, layer: np.ndarray) -> np.ndarray:
+        """A still layer of the host's canvas (the desk) placed on the output.
+
+        Its edges carry on past the host's canvas, so where a layout shows more floor than the
+        canvas holds (portrait), the desk's front runs on down to the frame's foot."""
+        matrix = np.array(
+            [
+                [self.sx, 0.0, 0.5 * self.sx - 0.5 + self.offset[0]],
+                [0.0, self.sy, 0.5 * self.sy - 0.5 + self.offset[1]],
+            ]
+        )
+        placed: np.ndarray = cv2.warpAffine(
+            layer,
+            matrix,
+            (self.width, self.height),
+            flags=self.interpolation,
+            borderMode=cv2.BORDER_REPLICATE,
+        )
+        return np.clip(placed, 0.0, 1.0)
 
     # -- poses
 
@@ -482,8 +583,8 @@ class _Scene:
         max_angle = motion.sway / reach
         scale = np.array(
             [
-                [self.sx, 0.0, 0.5 * self.sx - 0.5 - self.crop[0]],
-                [0.0, self.sy, 0.5 * self.sy - 0.5 - self.crop[1]],
+                [self.sx, 0.0, 0.5 * self.sx - 0.5 + self.offset[0]],
+                [0.0, self.sy, 0.5 * self.sy - 0.5 + self.offset[1]],
             ]
         )
         pivot = scale @ np.array([ax, ay, 1.0])
@@ -500,14 +601,6 @@ class _Scene:
         return matrices
 
     # -- regions
-
-    def output_region(self, box: tuple[int, int, int, int]) -> _Region:
-        x, y, w, h = box
-        corners = self._project(
-            np.eye(2, 3) * [[self.sx], [self.sy]] + [[0, 0, -self.crop[0]], [0, 0, -self.crop[1]]],
-            (x, y, x + w, y + h),
-        )
-        return _Region.covering(*corners, self.width, self.height)
 
     def sprite_region(self, poses: list[np.ndarray], box: tuple[int, int, int, int]) -> _Region:
         x, y, w, h = box
@@ -574,10 +667,12 @@ class _Scene:
         )
         cw, ch = self.pack.size
         m = self.margin
-        left, top = max(0, math.floor(x0) - m), max(0, math.floor(y0) - m)
-        right, bottom = min(cw, math.ceil(x1) + m), min(ch, math.ceil(y1) + m)
-        crop = _premultiply(self.pack.body[top:bottom, left:right])
         bx, by, bw, bh = box
+        # The crop holds the whole sprite even where the frame's edge cuts the region short.
+        left, top = max(0, min(bx, math.floor(x0) - m)), max(0, min(by, math.floor(y0) - m))
+        right = min(cw, max(bx + bw, math.ceil(x1) + m))
+        bottom = min(ch, max(by + bh, math.ceil(y1) + m))
+        crop = _premultiply(self.pack.body[top:bottom, left:right])
         target = crop[by - top : by - top + bh, bx - left : bx - left + bw]
         target[...] = self._over(target, _premultiply(sprite))
         return self._prefilter(crop), (left, top)
@@ -610,14 +705,6 @@ class _Scene:
             else:
                 out = colour + out * (1 - alpha)
         return out
-
-    def _resize(self, image: np.ndarray) -> np.ndarray:
-        shrinking = self.scaled[0] < self.pack.size[0]
-        resized = cv2.resize(
-            image, self.scaled, interpolation=cv2.INTER_AREA if shrinking else cv2.INTER_CUBIC
-        )
-        x, y = self.crop
-        return np.clip(resized[y : y + self.height, x : x + self.width], 0.0, 1.0)
 
     def _prefilter(self, layer: np.ndarray) -> np.ndarray:
         if self.sigma < 0.05:

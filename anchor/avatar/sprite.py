@@ -6,16 +6,14 @@ from pathlib import Path
 
 import numpy as np
 
+from anchor.avatar.layout import placed_box, read_layouts, single_layout
 from anchor.avatar.manifest import ManifestFields, boxes_overlap, kind_of, read_layer, read_png
-from anchor.avatar.pack import AvatarPack, Motion, SpriteSet
+from anchor.avatar.pack import AvatarPack, Layout, Motion, SpriteSet
 from anchor.messages import MouthShape
 
 
 def load_sprite_pack(directory: Path, fields: ManifestFields) -> AvatarPack:
     canvas = fields.canvas()
-    background = read_layer(directory, fields, "background", canvas, "RGBA")
-    if np.any(background[..., 3] != 255):
-        raise fields.error("background", f"{fields.text('background')} must be fully opaque")
     body = read_layer(directory, fields, "body", canvas, "RGBA")
     foreground = None
     if fields.raw("foreground", None) is not None:
@@ -23,14 +21,11 @@ def load_sprite_pack(directory: Path, fields: ManifestFields) -> AvatarPack:
     mouth = _sprite_set(directory, fields, "mouth", canvas, minimum=2)
     shapes = _mouth_shapes(directory, fields, mouth)
     eyes = _sprite_set(directory, fields, "eyes", canvas, minimum=1)
-    caption = fields.box("caption", canvas)
-    for name, region in (("mouth.box", mouth.box), ("eyes.box", eyes.box)):
-        if boxes_overlap(region, caption):
-            raise fields.error("caption", f"box {list(caption)} overlaps {name} {list(region)}")
     if boxes_overlap(mouth.box, eyes.box):
         raise fields.error("eyes.box", f"box {list(eyes.box)} overlaps mouth.box")
     ax, ay = fields.point("anchor", canvas)
     # Defaults from an instance: on a slots dataclass, Motion.breath is the slot, not 2.5.
+    layouts, background = _layouts(directory, fields, canvas, (mouth.box, eyes.box))
     default = Motion()
     motion = Motion(
         breath=fields.number("motion.breath", default.breath),
@@ -41,16 +36,54 @@ def load_sprite_pack(directory: Path, fields: ManifestFields) -> AvatarPack:
         name=fields.text("name", directory.name),
         kind="sprite",
         size=canvas,
-        background=background[..., :3].copy(),
+        background=background,
         body=body,
         foreground=foreground,
         mouth=mouth,
         eyes=eyes,
         anchor=(float(ax), float(ay)),
-        caption=caption,
         motion=motion,
+        layouts=layouts,
         shapes=shapes,
     )
+
+
+def _layouts(
+    directory: Path,
+    fields: ManifestFields,
+    canvas: tuple[int, int],
+    face: tuple[tuple[int, int, int, int], ...],
+) -> tuple[tuple[Layout, ...], np.ndarray]:
+    """The pack's layouts, and the backdrop of its own canvas (what face previews draw on).
+
+    Without `layouts`, the canvas is the one layout: `background` and `caption` are read from
+    the top level, as packs did before layouts existed. With `layouts`, those belong to each
+    layout and may not appear at the top level too."""
+    if fields.raw("layouts", None) is None:
+        background = read_layer(directory, fields, "background", canvas, "RGBA")
+        if np.any(background[..., 3] != 255):
+            raise fields.error("background", f"{fields.text('background')} must be fully opaque")
+        caption = fields.box("caption", canvas)
+        for name, region in zip(("mouth.box", "eyes.box"), face, strict=True):
+            if boxes_overlap(region, caption):
+                raise fields.error("caption", f"box {list(caption)} overlaps {name} {list(region)}")
+        rgb = background[..., :3].copy()
+        return (single_layout(rgb, caption),), rgb
+    for key in ("background", "caption"):
+        if fields.raw(key, None) is not None:
+            raise fields.error(key, "belongs to each layout when the pack has `layouts`")
+    layouts = read_layouts(directory, fields, canvas)
+    for layout in layouts:
+        for name, region in zip(("mouth.box", "eyes.box"), face, strict=True):
+            if boxes_overlap(placed_box(layout, region), layout.caption):
+                raise fields.error(
+                    f"layouts.{layout.name}.caption",
+                    f"box {list(layout.caption)} overlaps {name} as the layout places the host",
+                )
+    for layout in layouts:
+        if layout.size == canvas and layout.host_scale == 1.0 and layout.host_at == (0.0, 0.0):
+            return layouts, layout.background
+    return layouts, np.full((canvas[1], canvas[0], 3), 128, dtype=np.uint8)
 
 
 def _sprite_set(

@@ -21,6 +21,7 @@ from collections.abc import Awaitable
 from typing import Any
 
 from anchor.config import ObsConfig
+from anchor.media.safearea import SafeArea
 from anchor.obs.cues import CueSheet
 from anchor.obs.scene import SceneKeeper
 from anchor.obs.session import AUTHENTICATION_FAILED, ObsError, ObsSession, ObsUnavailable
@@ -44,10 +45,17 @@ _STATS_KEYS = (
 class ObsController:
     """The engine's hand on OBS. Call everything from the event loop's thread."""
 
-    def __init__(self, config: ObsConfig, *, password: str | None, media_url: str) -> None:
+    def __init__(
+        self,
+        config: ObsConfig,
+        *,
+        password: str | None,
+        media_url: str,
+        safe_area: SafeArea | None = None,
+    ) -> None:
         self._config = config
         self._password = password
-        self._scene = SceneKeeper(config, media_url)
+        self._scene = SceneKeeper(config, media_url, safe_area)
         self._cues: dict[str, CueSheet] = {config.caption_input: CueSheet()}
         if config.lower_third_input:
             self._cues[config.lower_third_input] = CueSheet()

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from anchor.config import ObsConfig
+from anchor.media.safearea import SafeArea
 from anchor.obs.session import ObsError, ObsSession
 
 log = logging.getLogger(__name__)
@@ -52,9 +53,12 @@ class Wanted:
 class SceneKeeper:
     """Makes OBS hold the engine's scene; call `prepare` once per connection, then `ensure`."""
 
-    def __init__(self, config: ObsConfig, media_url: str) -> None:
+    def __init__(
+        self, config: ObsConfig, media_url: str, safe_area: SafeArea | None = None
+    ) -> None:
         self._config = config
         self._media_url = media_url
+        self._safe = safe_area if safe_area is not None and safe_area.covered else None
         self._canvas = Canvas(1280, 720)
         self._text_kind = f"{FREETYPE_TEXT}_v2"
 
@@ -195,15 +199,7 @@ class SceneKeeper:
                 config.caption_input,
                 self._text_kind,
                 self._text_settings(texts.get(config.caption_input, ""), 0.055, 0.9, "center"),
-                {
-                    "positionX": canvas.width / 2,
-                    "positionY": canvas.height * 0.96,
-                    "alignment": ALIGN_BOTTOM_CENTER,
-                    "boundsType": "OBS_BOUNDS_MAX_ONLY",
-                    "boundsAlignment": ALIGN_BOTTOM_CENTER,
-                    "boundsWidth": canvas.width * 0.94,
-                    "boundsHeight": canvas.height * 0.3,
-                },
+                self._bottom_centre(*self._clear(0.03, 0.66, 0.94, 0.30, 0.16)),
             ),
         ]
         if config.lower_third_input:
@@ -212,18 +208,50 @@ class SceneKeeper:
                     config.lower_third_input,
                     self._text_kind,
                     self._text_settings(texts.get(config.lower_third_input, ""), 0.04, 0.6, "left"),
-                    {
-                        "positionX": canvas.width * 0.03,
-                        "positionY": canvas.height * 0.04,
-                        "alignment": ALIGN_TOP_LEFT,
-                        "boundsType": "OBS_BOUNDS_MAX_ONLY",
-                        "boundsAlignment": ALIGN_TOP_LEFT,
-                        "boundsWidth": canvas.width * 0.62,
-                        "boundsHeight": canvas.height * 0.2,
-                    },
+                    self._top_left(*self._clear(0.03, 0.04, 0.62, 0.20, 0.10)),
                 )
             )
         return wanted
+
+    def _clear(
+        self, x: float, y: float, w: float, h: float, tight_h: float
+    ) -> tuple[float, float, float, float]:
+        """A text's area (fractions of the canvas) in canvas pixels, clear of what the
+        platform's app covers. With covered areas the area is only as tall as two lines
+        (`tight_h`), so it fits between them; it stays where it was when nothing covers it."""
+        width, height = self._canvas.width, self._canvas.height
+        if self._safe is None:
+            return x * width, y * height, w * width, h * height
+        bottom = y + h
+        box = (round(x * width), round((bottom - tight_h) * height))
+        fitted = self._safe.fit(
+            (box[0], box[1], round(w * width), round(tight_h * height)), width, height
+        )
+        return float(fitted[0]), float(fitted[1]), float(fitted[2]), float(fitted[3])
+
+    @staticmethod
+    def _bottom_centre(x: float, y: float, w: float, h: float) -> dict[str, Any]:
+        return {
+            "positionX": x + w / 2,
+            "positionY": y + h,
+            "alignment": ALIGN_BOTTOM_CENTER,
+            "boundsType": "OBS_BOUNDS_MAX_ONLY",
+            "boundsAlignment": ALIGN_BOTTOM_CENTER,
+            "boundsWidth": w,
+            "boundsHeight": h,
+        }
+
+    @staticmethod
+    def _top_left(x: float, y: float, w: float, h: float) -> dict[str, Any]:
+        return {
+            "positionX": x,
+            "positionY": y,
+            "alignment": ALIGN_TOP_LEFT,
+            "boundsType": "OBS_BOUNDS_MAX_ONLY",
+            "boundsAlignment": ALIGN_TOP_LEFT,
+            "boundsWidth": w,
+            "boundsHeight": h,
+        }
 
     def _text_settings(self, text: str, size: float, width: float, align: str) -> dict[str, Any]:
         """Legible over any picture: white with a dark outline (and a shadow or a backdrop)."""
