@@ -6,10 +6,15 @@ speech cache lives, which encoder a destination gets, what OBS's Media Source op
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
+from anchor.avatar.captions import CaptionFontError, find_cjk_font
 from anchor.avatar.layout import describe_sizes, fits, layout_name
 from anchor.avatar.loader import load_pack, pack_layout_sizes
 from anchor.avatar.renderer import AvatarRenderer
@@ -19,13 +24,23 @@ from anchor.media.clock import MediaClock
 from anchor.media.encoder import EncoderSettings, ReconnectingEncoder, StreamEncoder
 from anchor.media.output import OutputTarget
 from anchor.media.safearea import SafeArea
+from anchor.moderation import PublicData
 from anchor.obs.controller import ObsController
 from anchor.redact import redact_url
+from anchor.sites.card import CardPainter
+from anchor.sites.dataset import load_configured, seed_sites, stored_sites
+from anchor.sites.desk import SiteDesk
+from anchor.sites.gazetteer import load_gazetteer
+from anchor.sites.model import Site
+from anchor.sites.outline import load_outline
 from anchor.speech.cache import SynthesisCache
 from anchor.speech.chain import VoiceChain
 from anchor.speech.registry import build_voice
 from anchor.speech.speaker import Speaker
-from anchor.yamlsource import load_yaml
+from anchor.store.database import Store
+from anchor.yamlsource import SourceError, load_yaml
+
+log = logging.getLogger(__name__)
 
 
 def link(config: Config, status: Callable[[], dict[str, Any]]) -> MqttLink | None:
@@ -135,3 +150,67 @@ def encoder(
     if output.is_file:
         return make()
     return ReconnectingEncoder(make, label=redact_url(output.url))
+
+
+@dataclass(frozen=True, slots=True)
+class SitesOnAir:
+    """What answering "where is the nearest 驿站" needs: the desk that reads and answers the
+    question, the painter of its map card, and what the sites publish (phones, addresses)."""
+
+    desk: SiteDesk
+    painter: CardPainter
+    public: PublicData
+
+
+async def sites(config: Config, store: Store | None, timezone: ZoneInfo) -> SitesOnAir | None:
+    """The channel's service sites, or None (turned off, or none to name: said in the log).
+
+    At start the configured file is imported when the store holds no sites yet; a broken file
+    or gazetteer is reported and the show goes on without sites (the knowledge base still
+    answers), rather than not starting at all. Without a store (`anchor ask`), the sites are
+    the ones last imported into the channel's store if it has any, else the configured file."""
+    settings = config.sites
+    if not settings.enabled:
+        return None
+    try:
+        if store is None:
+            on_air = await _sites_offline(config)
+        else:
+            imported = await seed_sites(store, settings)
+            if imported:
+                log.info("sites: %d imported from %s", imported, settings.path)
+            on_air = await stored_sites(store)
+        gazetteer = await asyncio.to_thread(load_gazetteer, settings.gazetteer)
+        outline = (
+            []
+            if settings.outline is None
+            else await asyncio.to_thread(load_outline, settings.outline, settings.datum)
+        )
+    except SourceError as exc:
+        log.error("sites are off the air: %s", exc)
+        return None
+    if not on_air:
+        log.warning("sites: none in the store; import some with: anchor sites import FILE")
+        return None
+    try:
+        font = Path(config.captions.font) if config.captions.font else find_cjk_font()
+    except CaptionFontError as exc:
+        log.error("sites are off the air: %s", exc)
+        return None
+    if any(site.sample for site in on_air):
+        log.warning("sites: %d sites on air are SAMPLE data (fictional)", len(on_air))
+    painter = CardPainter(font, towns=gazetteer.towns, outline=outline)
+    public = PublicData.of(
+        (site.phone for site in on_air if site.phone), (site.address for site in on_air)
+    )
+    return SitesOnAir(SiteDesk(on_air, gazetteer, timezone), painter, public)
+
+
+async def _sites_offline(config: Config) -> list[Site]:
+    path = Path(config.store.path)
+    if await asyncio.to_thread(path.is_file):
+        async with await Store.open(path) as store:
+            found = await stored_sites(store)
+        if found:
+            return found
+    return list(await asyncio.to_thread(lambda: load_configured(config.sites).sites))

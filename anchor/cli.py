@@ -12,15 +12,22 @@ import signal
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
+from zoneinfo import ZoneInfo
 
 from anchor.config import Config, ConfigError, load_config
 from anchor.media.output import OutputError, OutputTarget
-from anchor.show.schedule import ScheduleError, check_schedule_file, load_schedule
+from anchor.show.schedule import (
+    DEFAULT_TIMEZONE,
+    ScheduleError,
+    check_schedule_file,
+    load_schedule,
+)
 
 if TYPE_CHECKING:
-    from anchor.answers.knowledge import KnowledgeBase
+    from anchor.answers.retrieval import Retriever
     from anchor.daemon import Channel
     from anchor.messages import Answer
+    from anchor.sites.dataset import SitesFile
 
 log = logging.getLogger("anchor")
 
@@ -71,6 +78,28 @@ def build_parser() -> argparse.ArgumentParser:
     ask.add_argument("--config", type=Path)
     ask.add_argument("--json", action="store_true", help="print the answer as JSON")
 
+    kb = commands.add_parser("kb", help="try a knowledge base before it goes on air")
+    kb_commands = kb.add_subparsers(dest="kb_command", required=True)
+    kb_eval = kb_commands.add_parser(
+        "eval", help="how test questions are answered: accuracy, refusals, each confusion"
+    )
+    kb_eval.add_argument("kb", type=Path, help="knowledge base file (.yaml)")
+    kb_eval.add_argument("questions", type=Path, help="question<TAB>entry id (or -) per line")
+    kb_eval.add_argument("--threshold", type=float, help="default: knowledge.min_score")
+    kb_eval.add_argument("--config", type=Path)
+    kb_check = kb_commands.add_parser(
+        "check", help="duplicate entries, and entries retrieval will confuse (file:line)"
+    )
+    kb_check.add_argument("kb", type=Path, help="knowledge base file (.yaml)")
+    kb_check.add_argument(
+        "--level",
+        type=float,
+        default=0.9,
+        help="report a pair when one's own question gives the other at least this score "
+        "(default 0.9), or ranks it first",
+    )
+    kb_check.add_argument("--config", type=Path)
+
     logs = commands.add_parser("log", help="the record of questions and of what aired")
     log_commands = logs.add_subparsers(dest="log_command", required=True)
     export = log_commands.add_parser("export", help="write questions or the as-run log as CSV")
@@ -87,6 +116,22 @@ def build_parser() -> argparse.ArgumentParser:
     schedule_commands = schedule.add_subparsers(dest="schedule_command", required=True)
     check = schedule_commands.add_parser("check", help="report every error with file:line")
     check.add_argument("files", type=Path, nargs="+")
+
+    sites = commands.add_parser("sites", help="the union's service sites (CSV or GeoJSON)")
+    sites_commands = sites.add_subparsers(dest="sites_command", required=True)
+    sites_check = sites_commands.add_parser("check", help="report every error with file:line")
+    sites_import = sites_commands.add_parser(
+        "import", help="check a sites file, then make it the channel's sites"
+    )
+    sites_check.add_argument("files", type=Path, nargs="+")
+    sites_import.add_argument("file", type=Path)
+    for sites_parser in (sites_check, sites_import):
+        sites_parser.add_argument("--config", type=Path)
+        sites_parser.add_argument(
+            "--datum",
+            choices=["wgs84", "gcj02"],
+            help="datum of files that do not state theirs (default: sites.datum in the config)",
+        )
 
     soak = commands.add_parser(
         "soak", help="many hours of stream time in compressed time, with faults, and a report"
@@ -158,8 +203,12 @@ def main(argv: list[str] | None = None) -> int:
         return _run(args)
     if args.command == "schedule":
         return _check_schedules(args.files)
+    if args.command == "sites":
+        return _sites(args)
     if args.command == "ask":
         return _ask(args)
+    if args.command == "kb":
+        return _kb(args)
     if args.command == "log":
         return _export_log(args)
     if args.command == "soak":
@@ -233,6 +282,47 @@ def _check_schedules(files: list[Path]) -> int:
         else:
             print(f"{path}: ok")
     return 1 if failed else 0
+
+
+def _sites(args: argparse.Namespace) -> int:
+    """Check sites files, or import one: an invalid file changes nothing in the store."""
+    from anchor.sites.dataset import SitesError, load_configured
+
+    try:
+        config = _load_config(args.config)
+    except ConfigError as exc:
+        print(f"anchor: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    checked: list[SitesFile] = []
+    failed = False
+    for path in args.files if args.sites_command == "check" else [args.file]:
+        try:
+            checked.append(load_configured(config.sites, path, datum=args.datum))
+        except SitesError as exc:
+            print(exc, file=sys.stderr)
+            failed = True
+    if args.sites_command == "check":
+        for good in checked:
+            print(good.summary())
+        return 1 if failed else 0
+    if failed:
+        return 1
+    return asyncio.run(_import_sites(config, checked[0]))
+
+
+async def _import_sites(config: Config, checked: SitesFile) -> int:
+    from anchor.sites.dataset import store_sites
+    from anchor.store.database import Store, StoreError
+
+    try:
+        async with await Store.open(config.store.path) as store:
+            before = len(await store.sites())
+            count = await store_sites(store, checked.sites)
+    except (StoreError, ValueError) as exc:
+        print(f"anchor: {exc}", file=sys.stderr)
+        return 1
+    print(f"{checked.summary()}\n{count} sites imported into {config.store.path} (was {before})")
+    return 0
 
 
 def _load_config(path: Path | None) -> Config:
@@ -345,15 +435,16 @@ def _raise_interrupt(signum: int, frame: object) -> None:
 
 
 def _ask(args: argparse.Namespace) -> int:
-    from anchor.answers.knowledge import KnowledgeBase, KnowledgeError
+    from anchor.answers.knowledge import KnowledgeError
+    from anchor.answers.retrieval import RetrieverFactory
 
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     try:
         config = _load_config(args.config)
-        knowledge = KnowledgeBase.load(args.kb or config.knowledge.path)
+        knowledge = RetrieverFactory.from_config(config).load(args.kb or config.knowledge.path)
     except (ConfigError, KnowledgeError) as exc:
         print(f"anchor: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     answer = asyncio.run(_answer_once(config, knowledge, args.question))
     if args.json:
         print(json.dumps(answer.to_json(), ensure_ascii=False))
@@ -364,10 +455,47 @@ def _ask(args: argparse.Namespace) -> int:
     return 0
 
 
-async def _answer_once(config: Config, knowledge: KnowledgeBase, question: str) -> Answer:
+def _kb(args: argparse.Namespace) -> int:
+    """`anchor kb eval` / `anchor kb check`: retrieval as the live engine does it."""
+    from anchor.answers import evaluation
+    from anchor.answers.knowledge import KnowledgeError
+    from anchor.answers.retrieval import RetrieverFactory
+
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        config = _load_config(args.config)
+        factory = RetrieverFactory.from_config(config)
+        retriever = factory.load(args.kb)
+        if args.kb_command == "eval":
+            questions = evaluation.read_questions(args.questions, retriever.knowledge)
+    except (ConfigError, KnowledgeError, evaluation.QuestionsError) as exc:
+        print(f"anchor: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    print(f"{args.kb}: {len(retriever.knowledge)} entries, {factory.kind} retrieval")
+    if args.kb_command == "eval":
+        threshold = config.knowledge.min_score if args.threshold is None else args.threshold
+        outcomes = evaluation.evaluate(retriever, questions)
+        print("\n".join(evaluation.report(outcomes, threshold, args.questions)))
+        return 0
+    findings = evaluation.check(retriever, args.level)
+    for finding in findings:
+        print(finding)
+    print(f"{len(findings)} problems" if findings else "no duplicates or confusable entries")
+    return 1 if findings else 0
+
+
+async def _answer_once(config: Config, knowledge: Retriever, question: str) -> Answer:
+    from anchor import build
     from anchor.answers.answerer import Answerer
 
-    answerer = Answerer.from_config(knowledge, config.knowledge, config.llm)
+    try:  # "open now" is read in the schedule's time zone, when there is a schedule to read
+        timezone = load_schedule(config.schedule).timezone
+    except ScheduleError:
+        timezone = ZoneInfo(DEFAULT_TIMEZONE)
+    sites = await build.sites(config, None, timezone)
+    answerer = Answerer.from_config(
+        knowledge, config.knowledge, config.llm, sites=None if sites is None else sites.desk
+    )
     try:
         return await answerer.answer(question)
     finally:

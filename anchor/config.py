@@ -340,18 +340,35 @@ class ModerationConfig(_Section):
 
 
 class KnowledgeConfig(_Section):
-    """The knowledge base answers come from, and how sure a match must be to be used."""
+    """The knowledge base answers come from, and how sure a match must be to be used.
+
+    ``min_score`` is a calibrated probability that the best entry is the right one (the
+    same scale for every knowledge base and for both retrievers); below it the fallback
+    is said. ``retriever: semantic`` uses the bundled sentence-embedding model and falls
+    back to ``lexical`` (words and characters only) where the model cannot run. The
+    embedded knowledge base is kept in ``vector_cache_dir`` (default: kb-vectors next to
+    the store) up to ``vector_cache_mb``. The file is checked for changes every
+    ``reload_seconds`` and a valid new version is used for the next question (0: never)."""
 
     path: ConfigPath = Field(default=Path("knowledge/union-faq.yaml"), validate_default=True)
-    min_score: float = Field(default=0.35, ge=0, le=1)
+    min_score: float = Field(default=0.5, ge=0, le=1)
     fallback: str = (
         "这个问题我先记下来，工会的工作人员会尽快跟进。也可以拨打12351职工服务热线咨询。"
     )
+    retriever: Literal["semantic", "lexical"] = "semantic"
+    vector_cache_dir: ConfigPath | None = None
+    vector_cache_mb: int = Field(default=64, ge=0, le=10_000)
+    reload_seconds: float = Field(default=5.0, ge=0, le=3600)
 
     @field_validator("path")
     @classmethod
     def _resolve_path(cls, value: Path, info: ValidationInfo) -> Path:
         return _resolve(value, info)
+
+    @field_validator("vector_cache_dir")
+    @classmethod
+    def _resolve_cache_dir(cls, value: Path | None, info: ValidationInfo) -> Path | None:
+        return None if value is None else _resolve(value, info)
 
 
 class LlmConfig(_Section):
@@ -370,6 +387,51 @@ class LlmConfig(_Section):
     temperature: float = Field(default=0.3, ge=0, le=2)
     filler: str = "这个问题我查一下。"
     filler_after_seconds: float = Field(default=0.8, ge=0, le=30)
+
+
+# 中山市 as [lon_min, lat_min, lon_max, lat_max], WGS-84: where the default sites may lie.
+ZHONGSHAN_BOUNDS = (113.15, 22.17, 113.66, 22.78)
+
+
+class SitesConfig(_Section):
+    """The union's service sites the host can name and show on a map card.
+
+    ``path`` is a CSV or GeoJSON sites file (check it with ``anchor sites check``); the engine
+    imports it at start when the store holds no sites yet, and ``anchor sites import`` replaces
+    them later. ``datum`` is the datum of files that do not state their own: ``gcj02`` for
+    coordinates copied from Amap or Tencent maps, ``wgs84`` for GPS and OpenStreetMap. A site
+    outside ``bounds`` ([lon_min, lat_min, lon_max, lat_max], WGS-84) is refused as a typo.
+    ``gazetteer`` adds the channel's own places (a CSV) to the built-in towns and streets;
+    ``outline`` is the operator's own GeoJSON outline of the city for the map card (in
+    ``datum``); none ships with the project."""
+
+    enabled: bool = True
+    path: ConfigPath = Field(default=Path("sites/sample-zhongshan.csv"), validate_default=True)
+    datum: Literal["wgs84", "gcj02"] = "wgs84"
+    bounds: tuple[float, float, float, float] = ZHONGSHAN_BOUNDS
+    gazetteer: ConfigPath | None = None
+    outline: ConfigPath | None = None
+
+    @field_validator("path")
+    @classmethod
+    def _resolve_path(cls, value: Path, info: ValidationInfo) -> Path:
+        return _resolve(value, info)
+
+    @field_validator("gazetteer", "outline")
+    @classmethod
+    def _resolve_gazetteer(cls, value: Path | None, info: ValidationInfo) -> Path | None:
+        return None if value is None else _resolve(value, info)
+
+    @field_validator("bounds")
+    @classmethod
+    def _a_box(cls, value: tuple[float, float, float, float]) -> tuple[float, float, float, float]:
+        lon_min, lat_min, lon_max, lat_max = value
+        if not (-180 <= lon_min < lon_max <= 180 and -90 <= lat_min < lat_max <= 90):
+            raise ValueError(
+                f"{list(value)}: bounds are [lon_min, lat_min, lon_max, lat_max] in degrees, "
+                "with lon_min < lon_max and lat_min < lat_max"
+            )
+        return value
 
 
 class StoreConfig(_Section):
@@ -445,6 +507,7 @@ class Config(_Section):
     knowledge: KnowledgeConfig = Field(default_factory=KnowledgeConfig)
     llm: LlmConfig = Field(default_factory=LlmConfig)
     store: StoreConfig = Field(default_factory=StoreConfig)
+    sites: SitesConfig = Field(default_factory=SitesConfig)
     obs: ObsConfig = Field(default_factory=ObsConfig)
 
     @model_validator(mode="before")

@@ -1,9 +1,9 @@
 """One channel's engine: the components built, subscribed to the on-air events, and supervised.
 
-Start: store → moderation → knowledge base (and the optional LLM) → voice → avatar renderer
-(built off the loop: it decodes and precomposes images) → director, desk and rundown → the
-questions still pending from the last run → the broker link → playout. What a line going on
-air sets off (the as-run log, answers recorded and published, the schedule bookmark,
+Start: store → moderation → knowledge base (and the optional LLM) → voice → service sites →
+avatar renderer (built off the loop: it decodes and precomposes images) → director, desk and
+rundown → the questions still pending from the last run → the broker link → playout. What a
+line going on air sets off (the as-run log, answers recorded and published, the schedule bookmark,
 telemetry, OBS captions) is not routed here: each of those parts subscribes to the event feed.
 Stop, in reverse: the playout finishes the sentence on air (bounded) and closes the stream so
 the file is playable; the event feed drains, so what aired is recorded; then every task is
@@ -22,7 +22,9 @@ from typing import Any
 
 from anchor import build
 from anchor.answers.answerer import Answerer
-from anchor.answers.knowledge import KnowledgeBase, KnowledgeError
+from anchor.answers.knowledge import KnowledgeError
+from anchor.answers.live import LiveKnowledge
+from anchor.answers.retrieval import RetrieverFactory
 from anchor.avatar.pack import AvatarError
 from anchor.avatar.renderer import AvatarRenderer
 from anchor.config import Config, ConfigError
@@ -92,6 +94,7 @@ class Channel:
         self.stats: PlayoutStats | None = None
         self.voice: VoiceChain | None = None  # the voice chain, for its health counters
         self.speech_cache: SynthesisCache | None = None
+        self.knowledge: LiveKnowledge | None = None  # reloaded when its file changes
 
     @property
     def feed(self) -> EventFeed:
@@ -119,16 +122,29 @@ class Channel:
         try:
             try:
                 moderator = await asyncio.to_thread(Moderator, config.moderation.wordlists)
-                knowledge = await KnowledgeBase.aload(config.knowledge.path)
+                knowledge = self.knowledge = await LiveKnowledge.open(
+                    RetrieverFactory.from_config(config), config.knowledge.path
+                )
                 self.speech_cache = build.speech_cache(config)
                 voice = self.voice = await build.voice(config, self.speech_cache)
             except (ModerationError, KnowledgeError, ConfigError) as exc:
                 raise StartupError(str(exc)) from exc
-            answerer = Answerer.from_config(knowledge, config.knowledge, config.llm)
+            sites = await build.sites(config, store, self._schedule.timezone)
+            if sites is not None:
+                moderator.publish(sites.public)  # the sites' phones are read out, not masked
+            answerer = Answerer.from_config(
+                knowledge,
+                config.knowledge,
+                config.llm,
+                sites=None if sites is None else sites.desk,
+                cards=None if sites is None else sites.painter,
+            )
             try:
                 renderer = await asyncio.to_thread(build.renderer, config)
             except AvatarError as exc:
                 raise StartupError(str(exc)) from exc
+            if sites is not None and renderer.card_box is not None:
+                sites.painter.size = renderer.card_box[2], renderer.card_box[3]
             return await self._run_show(store, moderator, answerer, voice, renderer)
         finally:
             if voice is not None:
@@ -229,6 +245,8 @@ class Channel:
             background["pending-questions"] = reception.resume(config.questions.max_pending)
         if options.console:
             background["console"] = read_console(reception)
+        if self.knowledge is not None:  # embeds a large new KB, then watches its file
+            background["knowledge-base"] = self.knowledge.watch(config.knowledge.reload_seconds)
         if self._obs is not None:
             background["obs"] = self._obs.run()
         self.telemetry.attach(

@@ -24,9 +24,20 @@ class Priority(IntEnum):
     OPERATOR = 3
 
 
+@dataclass(frozen=True, slots=True, eq=False)
+class Card:
+    """A picture shown beside the host while a line airs: the map of the sites an answer
+    names. `key` names the picture (equal keys, equal pictures), so the renderer composes it
+    once however many lines and frames carry it; `image` is RGBA uint8, opaque."""
+
+    key: str
+    image: np.ndarray[Any, np.dtype[np.uint8]]
+
+
 @dataclass(frozen=True, slots=True)
 class Line:
-    """One sentence to be spoken, with the silence that should follow it."""
+    """One sentence to be spoken, with the silence that should follow it, and the card (if
+    any) on screen while it airs."""
 
     text: str
     priority: Priority = Priority.SCHEDULE
@@ -34,6 +45,7 @@ class Line:
     segment: str | None = None
     language: str | None = None
     question_id: str | None = None  # set on the lines of a viewer's question and its answer
+    card: Card | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,7 +137,7 @@ class WaitingQuestion:
         return [self.question.id, *(q.id for q in self.merged)]
 
 
-AnswerSource = Literal["kb", "llm", "fallback"]
+AnswerSource = Literal["kb", "llm", "fallback", "sites"]
 
 
 @dataclass(frozen=True, slots=True)

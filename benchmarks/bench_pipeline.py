@@ -33,7 +33,7 @@ from anchor.media.encoder import EncoderSettings, StreamEncoder
 from anchor.media.linequeue import LineQueue
 from anchor.media.output import OutputTarget
 from anchor.media.playout import Playout
-from anchor.messages import Line, MouthShape, SpokenLine
+from anchor.messages import Card, Line, MouthShape, SpokenLine
 
 ROOT = Path(__file__).resolve().parent.parent
 RATE, FPS = 48000, 30
@@ -65,13 +65,18 @@ class _RecordingRenderer:
 
     def __init__(self, inner: AvatarRenderer) -> None:
         self.inner = inner
-        self.calls: list[tuple[int, float, str | None, MouthShape]] = []
+        self.calls: list[tuple[int, float, str | None, MouthShape, Card | None]] = []
 
     def render(
-        self, frame_index: int, mouth: float, caption: str | None, shape: MouthShape
+        self,
+        frame_index: int,
+        mouth: float,
+        caption: str | None,
+        shape: MouthShape,
+        card: Card | None = None,
     ) -> np.ndarray:
-        self.calls.append((frame_index, mouth, caption, shape))
-        return self.inner.render(frame_index, mouth, caption, shape)
+        self.calls.append((frame_index, mouth, caption, shape, card))
+        return self.inner.render(frame_index, mouth, caption, shape, card)
 
 
 class _AudioTap:
@@ -127,8 +132,8 @@ def _encoder_alone(width, height, frames, audio, out: Path) -> tuple[float, floa
 
 def _render_only(renderer: AvatarRenderer, calls) -> float:
     start = time.perf_counter()
-    for index, mouth, caption, shape in calls:
-        renderer.render(index, mouth, caption, shape)
+    for index, mouth, caption, shape, card in calls:
+        renderer.render(index, mouth, caption, shape, card)
     return (time.perf_counter() - start) / len(calls)
 
 

@@ -1,6 +1,7 @@
 """Answers as the host would speak them: sentences from the knowledge base, or from a model
 served over real HTTP on loopback, with a filler when it is slow and the knowledge-base
-answer when it fails."""
+answer when it fails; the model never asked when retrieval refuses, and its sentences that
+leave the topic or invent a number never aired."""
 
 from __future__ import annotations
 
@@ -13,8 +14,10 @@ from pathlib import Path
 import pytest
 
 from anchor.answers.answerer import Answer, AnswerChunk, Answerer, AnswerStream
+from anchor.answers.grounding import GroundingGuard, numbers_in
 from anchor.answers.knowledge import KnowledgeBase
 from anchor.answers.llm import LlmClient
+from anchor.answers.retrieval import RetrieverFactory
 from anchor.config import KnowledgeConfig, LlmConfig
 from anchor.harness.standins import OpenAiStub, Reply
 from anchor.speech.text import split_sentences
@@ -264,3 +267,125 @@ async def test_built_from_config_it_uses_the_model_only_when_enabled(kb: Knowled
             finally:
                 await answerer.aclose()
     assert len(stub.requests) == 1
+
+
+# --- The model only phrases what retrieval found, and only what the entries say ---------
+
+
+async def test_a_question_retrieval_refuses_never_reaches_the_model(kb: KnowledgeBase) -> None:
+    async with OpenAiStub(Reply(deltas=["我来给您推荐一部电影。"])) as stub:
+        async with answerer_with_llm(kb, stub) as answerer:
+            for question in ("推荐一部电影", "今天天气怎么样", "哈哈哈哈"):
+                chunks = await read_all(answerer.stream(question))
+                assert [chunk.text for chunk in chunks] == split_sentences(FALLBACK)
+        assert stub.requests == []
+
+
+async def test_with_the_semantic_retriever_too_refused_questions_send_no_request(
+    tmp_path: Path,
+) -> None:
+    factory = RetrieverFactory(KnowledgeConfig(), tmp_path / "vectors")
+    retriever = factory.load(ROOT / "knowledge" / "union-faq.yaml")
+    assert factory.kind == "semantic"
+    async with OpenAiStub(Reply(deltas=["出院后把材料交给单位工会就行。"])) as stub:
+        llm = LlmConfig(enabled=True, base_url=stub.base_url, filler_after_seconds=5)
+        answerer = Answerer.from_config(retriever, KnowledgeConfig(), llm)
+        try:
+            refused = await answerer.answer("明天股票会涨吗")
+            assert (refused.source, len(stub.requests)) == ("fallback", 0)
+            answered = await answerer.answer(QUESTION)
+        finally:
+            await answerer.aclose()
+    assert (answered.source, answered.id, len(stub.requests)) == ("llm", "mutual-aid-claim", 1)
+    user = stub.requests[0].body["messages"][1]["content"]
+    assert retriever.knowledge.get("mutual-aid-claim").answer in user
+
+
+async def test_an_off_topic_model_answer_is_not_aired(
+    kb: KnowledgeBase, claim_sentences: list[str], caplog: pytest.LogCaptureFixture
+) -> None:
+    deltas = ["今天天气很好，适合出去走走散散心。", "周末可以约上朋友去公园看看风景。"]
+    async with OpenAiStub(Reply(deltas=deltas)) as stub, answerer_with_llm(kb, stub) as answerer:
+        stream = answerer.stream(QUESTION)
+        chunks = await read_all(stream)
+    assert len(stub.requests) == 1
+    assert chunks == [AnswerChunk(sentence) for sentence in claim_sentences]
+    assert (stream.answer.source, stream.answer.id) == ("kb", "mutual-aid-claim")
+    assert "LLM sentence not aired: off topic" in caplog.text
+    assert "天气" not in caplog.text  # the model's words are not copied into the log
+
+
+async def test_a_sentence_with_an_invented_number_is_not_aired(
+    kb: KnowledgeBase, caplog: pytest.LogCaptureFixture
+) -> None:
+    deltas = [
+        "出院后把申请材料交给单位工会。",
+        "审核通过后三十天内互助金会打到您的银行卡。",
+        "有问题打12351。",
+    ]
+    async with OpenAiStub(Reply(deltas=deltas)) as stub, answerer_with_llm(kb, stub) as answerer:
+        stream = answerer.stream(QUESTION)
+        chunks = await read_all(stream)
+    assert chunks == [AnswerChunk("出院后把申请材料交给单位工会。")]
+    assert (stream.answer.source, stream.answer.answer) == ("llm", "出院后把申请材料交给单位工会。")
+    assert "a number not in the knowledge base (30)" in caplog.text
+
+
+async def test_an_invented_number_in_the_first_sentence_brings_the_kb_answer(
+    kb: KnowledgeBase, claim_sentences: list[str]
+) -> None:
+    deltas = ["您好，互助金在申请后3个工作日内到账。"]
+    async with OpenAiStub(Reply(deltas=deltas)) as stub, answerer_with_llm(kb, stub) as answerer:
+        stream = answerer.stream(QUESTION)
+        chunks = await read_all(stream)
+    assert chunks == [AnswerChunk(sentence) for sentence in claim_sentences]
+    assert stream.answer.source == "kb"
+
+
+def test_numbers_are_read_in_digits_and_in_chinese() -> None:
+    assert numbers_in("三十天内、两个月、拨打12351、加班费1.50倍、一个问题") == {
+        "30",
+        "2",
+        "12351",
+        "1.5",
+    }
+    assert numbers_in("一百二十天，两万元，十五日") == {"120", "20000", "15"}
+    guard = GroundingGuard("工伤认定多久内申请", [])
+    assert guard.problem("一般要在30日内申请工伤认定。") is not None
+    assert guard.problem("工伤认定要尽快申请。") is None
+
+
+async def test_retrieval_runs_off_the_event_loop(kb: KnowledgeBase) -> None:
+    """Embedding a question is blocking CPU work: the loop must keep airing meanwhile."""
+    import threading
+
+    class Recording:
+        threads: list[int] = []
+
+        def search(self, text: str, limit: int = 3) -> list:
+            self.threads.append(threading.get_ident())
+            return kb.search(text, limit)
+
+    finder = Recording()
+    answerer = Answerer(
+        finder, min_score=0.35, fallback_text=FALLBACK, filler=FILLER, filler_after_seconds=0.0
+    )
+    assert (await answerer.answer(QUESTION)).id == "mutual-aid-claim"
+    assert finder.threads and threading.get_ident() not in finder.threads
+
+
+async def test_personal_data_a_model_writes_is_masked_in_the_answer_recorded(
+    kb: KnowledgeBase,
+) -> None:
+    deltas = [
+        "出院后把申请材料交给单位工会。",
+        "审核通过后到账，有疑问发邮件到zhangwei@example.com问工会。",
+    ]
+    async with OpenAiStub(Reply(deltas=deltas)) as stub, answerer_with_llm(kb, stub) as answerer:
+        stream = answerer.stream(QUESTION)
+        chunks = await read_all(stream)
+    assert [chunk.text for chunk in chunks] == [
+        "出院后把申请材料交给单位工会。",
+        "审核通过后到账，有疑问发邮件到[邮箱]问工会。",
+    ]
+    assert stream.answer.source == "llm" and "zhangwei" not in stream.answer.answer

@@ -31,7 +31,9 @@ class _StillRenderer:
     def __init__(self) -> None:
         self.picture = np.zeros((6, 4), dtype=np.uint8)
 
-    def render(self, frame_index: int, mouth: float, caption: str | None, shape=None) -> np.ndarray:
+    def render(
+        self, frame_index: int, mouth: float, caption: str | None, shape=None, card=None
+    ) -> np.ndarray:
         return self.picture
 
 

@@ -181,7 +181,7 @@ class _ShapeRecorder:
     def __init__(self) -> None:
         self.shapes: dict[int, tuple[float, MouthShape]] = {}
 
-    def render(self, frame_index, mouth, caption, shape=MouthShape.OPEN) -> np.ndarray:
+    def render(self, frame_index, mouth, caption, shape=MouthShape.OPEN, card=None) -> np.ndarray:
         self.shapes[frame_index] = (mouth, shape)
         return np.zeros((6, 4), dtype=np.uint8)
 

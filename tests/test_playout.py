@@ -28,7 +28,9 @@ class _SlowRenderer:
         self.seconds = seconds
         self.rendered: list[int] = []
 
-    def render(self, frame_index: int, mouth: float, caption: str | None, shape=None) -> np.ndarray:
+    def render(
+        self, frame_index: int, mouth: float, caption: str | None, shape=None, card=None
+    ) -> np.ndarray:
         time.sleep(self.seconds)
         self.rendered.append(frame_index)
         return np.full((6, 4), frame_index % 256, dtype=np.uint8)

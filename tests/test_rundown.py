@@ -14,7 +14,7 @@ import pytest
 
 from anchor.events import AnswerQueued, Event
 from anchor.media.linequeue import LineQueue
-from anchor.messages import Line, Priority, Question, SpokenLine
+from anchor.messages import Card, Line, Priority, Question, SpokenLine
 from anchor.questions.desk import Admission, QuestionDesk
 from anchor.show.director import Director
 from anchor.show.rundown import Rundown
@@ -41,6 +41,7 @@ class _Voice:
 class _Chunk:
     text: str
     filler: bool = False
+    card: Card | None = None
 
 
 class _Stream:

@@ -13,6 +13,16 @@ local LLM can phrase the answer for the exact question, but only from the best e
   spoken instead; if it fails later, the host ends with what was already said;
 - after a failure the model is left alone for a while (5 s, doubling up to 2 min), so a
   server that is down costs one slow answer, not one per question.
+
+The model only phrases what retrieval found: when no entry reaches ``min_score`` it is not
+asked at all (the fallback is said), it is given only the entries that reach it, and each
+of its sentences must pass the grounding guard (``grounding``: no number the entries do not
+state, nothing off topic). A sentence that fails is not aired and the model is stopped; if
+nothing was said yet, the knowledge-base answer is spoken instead. Personal data a model
+writes is masked here, so the answer recorded and published is the one aired; on its way
+to speech every line also passes moderation and masking (``show.rundown``).
+
+Retrieval embeds the question (blocking CPU work), so it runs in a worker thread.
 """
 
 from __future__ import annotations
@@ -25,11 +35,16 @@ from collections.abc import AsyncGenerator, AsyncIterator, Callable, Sequence
 from contextlib import aclosing
 from dataclasses import dataclass
 from types import TracebackType
+from typing import Protocol
 
-from anchor.answers.knowledge import Hit, KnowledgeBase
+from anchor.answers.grounding import GroundingGuard
+from anchor.answers.knowledge import Hit
 from anchor.answers.llm import LlmClient, LlmError
 from anchor.config import KnowledgeConfig, LlmConfig
-from anchor.messages import Answer
+from anchor.messages import Answer, Card
+from anchor.moderation import mask_personal_data
+from anchor.sites.card import CardPainter
+from anchor.sites.desk import SiteDesk
 from anchor.speech.text import detect_language, split_sentences
 
 log = logging.getLogger(__name__)
@@ -55,12 +70,21 @@ _LANGUAGE = {
 }
 
 
+class EntryFinder(Protocol):
+    """What the answerer needs from retrieval: a ``KnowledgeBase``, a ``Retriever`` or the
+    ``LiveKnowledge`` on air (scores on the scale ``min_score`` is given in)."""
+
+    def search(self, text: str, limit: int = 3) -> list[Hit]: ...
+
+
 @dataclass(frozen=True, slots=True)
 class AnswerChunk:
-    """One sentence to speak; ``filler`` marks the holding line said while the model thinks."""
+    """One sentence to speak; ``filler`` marks the holding line said while the model thinks;
+    ``card`` is the picture on screen while it airs (the map of the sites named)."""
 
     text: str
     filler: bool = False
+    card: Card | None = None
 
 
 class AnswerStream:
@@ -113,7 +137,7 @@ class Answerer:
 
     def __init__(
         self,
-        kb: KnowledgeBase,
+        kb: EntryFinder,
         *,
         min_score: float,
         fallback_text: str,
@@ -121,8 +145,12 @@ class Answerer:
         filler: str,
         filler_after_seconds: float,
         llm_retry_seconds: tuple[float, float] = (5.0, 120.0),
+        sites: SiteDesk | None = None,
+        cards: CardPainter | None = None,
     ) -> None:
         self._kb = kb
+        self._sites = sites
+        self._cards = cards
         self._min_score = min_score
         self._fallback = fallback_text
         self._llm = llm
@@ -134,7 +162,13 @@ class Answerer:
 
     @classmethod
     def from_config(
-        cls, kb: KnowledgeBase, knowledge: KnowledgeConfig, llm_config: LlmConfig
+        cls,
+        kb: EntryFinder,
+        knowledge: KnowledgeConfig,
+        llm_config: LlmConfig,
+        *,
+        sites: SiteDesk | None = None,
+        cards: CardPainter | None = None,
     ) -> Answerer:
         """An answerer as configured; it owns an LLM client when ``llm.enabled``."""
         return cls(
@@ -144,6 +178,8 @@ class Answerer:
             llm=LlmClient.from_config(llm_config) if llm_config.enabled else None,
             filler=llm_config.filler,
             filler_after_seconds=llm_config.filler_after_seconds,
+            sites=sites,
+            cards=cards,
         )
 
     async def aclose(self) -> None:
@@ -166,24 +202,47 @@ class Answerer:
         self, text: str, finish: Callable[[Answer], None], *, with_filler: bool
     ) -> AsyncGenerator[AnswerChunk, None]:
         question = text.strip()
-        hits = self._kb.search(question) if question else []
-        if question and self._llm is not None and self._llm_ready():
+        reply = self._sites.reply(question) if self._sites is not None and question else None
+        if reply is not None:
+            # "Where is the nearest 驿站": the sites answer, from the union's own list; the
+            # knowledge base and the model are not asked.
+            card = await self._cards.paint(reply) if self._cards is not None else None
+            for sentence in reply.sentences:
+                yield AnswerChunk(sentence, card=card)
+            first = reply.matches[0].site.id if reply.matches else None
+            finish(Answer(question, _join(reply.sentences), "sites", first, 1.0))
+            return
+        hits = await asyncio.to_thread(self._kb.search, question) if question else []
+        grounding = [hit for hit in hits if hit.score >= self._min_score]
+        if grounding and self._llm is not None and self._llm_ready():
             said: list[str] = []
-            sentences = self._llm_sentences(self._llm, question, hits, with_filler)
+            problem: str | None = None
+            guard = GroundingGuard(question, [hit.entry for hit in grounding[:_PROMPT_HITS]])
+            sentences = self._llm_sentences(self._llm, question, grounding, with_filler)
             try:
                 async with aclosing(sentences) as chunks:
                     async for chunk in chunks:
+                        if not chunk.filler:  # judged and kept as it would air
+                            chunk = AnswerChunk(mask_personal_data(chunk.text)[0])
+                        problem = None if chunk.filler else guard.problem(chunk.text)
+                        if problem is not None:
+                            log.warning(
+                                "LLM sentence not aired: %s; %s",
+                                problem,
+                                "ending the answer" if said else "answering from the KB",
+                            )
+                            break
                         if not chunk.filler:
                             said.append(chunk.text)
                         yield chunk
-                if not said:
+                if not said and problem is None:
                     raise LlmError("the model answered with no text")
             except LlmError as exc:
                 self._llm_failed(exc, said=len(said))
             else:
                 self._llm_failures = 0
             if said:
-                finish(self._llm_answer(question, hits, said))
+                finish(self._llm_answer(question, grounding, said))
                 return
         answer = self._kb_answer(question, hits)
         for sentence in split_sentences(answer.answer):

@@ -1,8 +1,9 @@
-"""The knowledge base: the questions union staff have answered, and finding the right one.
+"""The knowledge base: the questions union staff have answered, and its lexical lens.
 
 Viewers type fast and loosely ("住院了互助金咋报", "老板不发工资咋整"), so the written
-question is rarely what they send. Retrieval therefore looks at every phrasing of an entry
-(its question, alternates and tags) through two lenses:
+question is rarely what they send. The lexical lens looks at every phrasing of an entry
+(its question, alternates and tags) through two views; ``retrieval`` combines it with
+sentence embeddings and turns both into one calibrated score:
 
 - words: jieba's search-mode tokens, so "劳动合同" also matches "合同";
 - character bigrams of the Chinese text, which survive jieba's segmentation mistakes
@@ -32,7 +33,7 @@ import math
 import re
 import unicodedata
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
@@ -135,9 +136,16 @@ class KnowledgeBase:
     so code on the event loop uses ``await KnowledgeBase.aload(path)``.
     """
 
-    def __init__(self, entries: Iterable[Entry], *, source: Path | None = None) -> None:
+    def __init__(
+        self,
+        entries: Iterable[Entry],
+        *,
+        source: Path | None = None,
+        lines: Mapping[str, int] | None = None,
+    ) -> None:
         self.entries: tuple[Entry, ...] = tuple(entries)
         self.source = source
+        self.lines: Mapping[str, int] = dict(lines or {})  # entry id → its line in ``source``
         self._by_id = {entry.id: entry for entry in self.entries}
         if len(self._by_id) != len(self.entries):
             raise ValueError("entry ids must be unique")
@@ -160,7 +168,11 @@ class KnowledgeBase:
             parsed = validate(_KnowledgeFile, doc, problems=problems)
         except SourceError as exc:
             raise KnowledgeError(exc.errors) from None
-        return cls(parsed.entries, source=path)
+        lines = {
+            entry.id: doc.line_of(("entries", index, "id"))
+            for index, entry in enumerate(parsed.entries)
+        }
+        return cls(parsed.entries, source=path, lines=lines)
 
     @classmethod
     async def aload(cls, path: Path) -> KnowledgeBase:
@@ -170,9 +182,35 @@ class KnowledgeBase:
     def __len__(self) -> int:
         return len(self.entries)
 
+    @property
+    def ids(self) -> frozenset[str]:
+        return frozenset(self._by_id)
+
     def get(self, entry_id: str) -> Entry:
         """The entry with ``entry_id`` (KeyError if there is none)."""
         return self._by_id[entry_id]
+
+    def where(self, entry_id: str) -> str:
+        """``file:line`` of an entry for messages to staff, or just its id when unknown."""
+        line = self.lines.get(entry_id)
+        if self.source is None or line is None:
+            return entry_id
+        return f"{self.source}:{line}"
+
+    def coverage(self, text: str) -> list[float]:
+        """The lexical lens's score of ``text`` against every entry, in entry order."""
+        return self._coverage(_analyse(text))
+
+    def _coverage(self, analysed: tuple[list[str], list[str]]) -> list[float]:
+        words, characters = analysed
+        scores = self._words.coverage(words)
+        if characters:
+            by_characters = self._characters.coverage(characters)
+            scores = [
+                _WORD_WEIGHT * w + (1 - _WORD_WEIGHT) * c
+                for w, c in zip(scores, by_characters, strict=True)
+            ]
+        return scores
 
     def search(self, text: str, limit: int = 3) -> list[Hit]:
         """The best entries for ``text``, best first; only entries that share something.
@@ -181,15 +219,9 @@ class KnowledgeBase:
         short question such as "互助保障是啥") are ordered by how little their closest written
         question adds beyond what was asked, so the general entry wins over the specific ones.
         """
-        words, characters = _analyse(text)
-        scores = self._words.coverage(words)
-        if characters:
-            by_characters = self._characters.coverage(characters)
-            scores = [
-                _WORD_WEIGHT * w + (1 - _WORD_WEIGHT) * c
-                for w, c in zip(scores, by_characters, strict=True)
-            ]
-        asked = frozenset(words)
+        analysed = _analyse(text)
+        scores = self._coverage(analysed)
+        asked = frozenset(analysed[0])
         candidates = [index for index, score in enumerate(scores) if score > 0]
         candidates.sort(
             key=lambda index: (round(scores[index], 9), self._closeness(index, asked)),
@@ -268,6 +300,12 @@ def _analyse(text: str) -> tuple[list[str], list[str]]:
         if _is_content(token):
             characters.append(token.strip())
     return words, characters
+
+
+def has_content(text: str) -> bool:
+    """Whether ``text`` says anything beyond fillers and punctuation ("？！。", "请问")."""
+    words, characters = _analyse(text)
+    return bool(words or characters)
 
 
 def _is_content(token: str) -> bool:

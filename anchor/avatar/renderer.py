@@ -26,7 +26,7 @@ from anchor.avatar.layout import choose_layout
 from anchor.avatar.motion import Blinks, Eyelid, Sway
 from anchor.avatar.pack import AvatarError, AvatarPack, Box, Layout, Placed, SpriteSet
 from anchor.media.safearea import SafeArea, SafeAreaError
-from anchor.messages import MouthShape
+from anchor.messages import Card, MouthShape
 
 COLOR_MATRIX = "bt709"
 COLOR_RANGE = "tv"
@@ -165,6 +165,7 @@ class _Buffer:
     mouth: tuple[MouthShape, int] | None = None
     eyelid: int | None = None
     caption: tuple[str, int | None] | None = None
+    card: str | None = None
 
 
 class AvatarRenderer:
@@ -205,9 +206,8 @@ class AvatarRenderer:
         self.layout = choose_layout(pack.layouts, width, height, str(pack.directory))
         self.safe_area = safe_area or SafeArea("none")
         scene = _Scene(pack, self.layout, width, height, self.safe_area)
-        # Where the title board and the card area ended up, in output pixels (x, y, w, h).
+        # Where the title board ended up, in output pixels (x, y, w, h).
         self.title_box = None if scene.title_box is None else scene.title_box.box
-        self.card_box = scene.card_box
         self._breath_steps, self._lean_steps = scene.pose_steps(
             self.MAX_BREATH_STEPS, self.MAX_LEAN_STEPS
         )
@@ -219,6 +219,23 @@ class AvatarRenderer:
         self._caption = scene.fitted(
             "caption", self.layout.caption, avoid=(self._mouth.box, self._eyes.box)
         )
+        # The card area keeps clear of the caption too (where the platform pushed it).
+        self._card = (
+            None
+            if self.layout.cards is None
+            else scene.fitted("cards", self.layout.cards, avoid=(self._caption.box,))
+        )
+        # Where cards are shown, in output pixels (x, y, w, h); None: the layout has no place.
+        self.card_box = None if self._card is None else self._card.box
+        self._card_over = {
+            name: self._card is not None and region.overlaps(self._card)
+            for name, region in (
+                ("character", self._character),
+                ("eyes", self._eyes),
+                ("mouth", self._mouth),
+            )
+        }
+        self._card_patches: OrderedDict[str, Planes] = OrderedDict()
         # At small sizes the padded patches can touch; the mouth is then redrawn after the eyes.
         self._eyes_touch_mouth = self._eyes.overlaps(self._mouth)
         for name, region in (("mouth", self._mouth), ("eyes", self._eyes)):
@@ -271,34 +288,78 @@ class AvatarRenderer:
         mouth: float,
         caption: str | None,
         shape: MouthShape = MouthShape.OPEN,
+        card: Card | None = None,
     ) -> np.ndarray:
         """Frame `frame_index` (stream time = frame_index / fps) as a yuv420p array of shape
         (height*3//2, width), uint8 — exactly what av.VideoFrame.from_ndarray(a, format="yuv420p")
         takes. mouth in [0, 1] (0 = closed). caption: the sentence being spoken, or None.
         shape: the lip shape; CLOSED shuts the mouth whatever `mouth` says, a shape the pack
-        does not draw is drawn OPEN.
+        does not draw is drawn OPEN. card: a picture for the layout's card area (a layout
+        without one shows no card), over whatever it covers.
 
         The array is the renderer's own: valid until `buffers` more calls, not to be written."""
         buffer = self._buffers[self._turn]
         self._turn = (self._turn + 1) % len(self._buffers)
+        card_key = card.key if card is not None and self._card is not None else None
+        if buffer.card is not None and buffer.card != card_key:
+            self._lift_card(buffer)
+        covered = False  # drew under the card this frame: it must go back on top
         pose = self._pose(frame_index)
         if buffer.pose != pose:
             self._character.paste(buffer.planes, self._character_patches[pose])
             buffer.pose, buffer.mouth, buffer.eyelid = pose, None, None
             if self._caption_moves:
                 buffer.caption = None
+            covered |= self._card_over["character"]
         eyelid = int(self._blinks.eyelid(frame_index))
         if buffer.eyelid != eyelid:
             self._eyes.paste(buffer.planes, self._eye_patches[pose][eyelid])
             buffer.eyelid = eyelid
             if self._eyes_touch_mouth:
                 buffer.mouth = None
+            covered |= self._card_over["eyes"]
         drawn = self._mouth_drawn(mouth, shape)
         if buffer.mouth != drawn:
             self._mouth.paste(buffer.planes, self._mouth_patches[drawn[0]][pose][drawn[1]])
             buffer.mouth = drawn
+            covered |= self._card_over["mouth"]
         self._draw_caption(buffer, pose, caption)
+        if card is not None and card_key is not None and (covered or buffer.card != card_key):
+            assert self._card is not None  # card_key is set only with a card area
+            self._card.paste(buffer.planes, self._card_patch(card))
+            buffer.card = card_key
         return buffer.array
+
+    def _lift_card(self, buffer: _Buffer) -> None:
+        """Take the card off: the still picture goes back, the moving parts are redrawn."""
+        assert self._card is not None
+        self._card.paste(buffer.planes, self._card.crop(self._base))
+        buffer.pose = buffer.mouth = buffer.eyelid = buffer.caption = buffer.card = None
+
+    def _card_patch(self, card: Card) -> Planes:
+        """The card fitted into the card area (proportions kept, centred) over the still
+        picture; the last two cards are kept."""
+        found = self._card_patches.get(card.key)
+        if found is not None:
+            self._card_patches.move_to_end(card.key)
+            return found
+        region = self._card
+        assert region is not None
+        image = np.ascontiguousarray(card.image[..., :4], dtype=np.uint8)
+        ih, iw = image.shape[:2]
+        scale = min(region.w / iw, region.h / ih)
+        w, h = max(2, int(iw * scale) // 2 * 2), max(2, int(ih * scale) // 2 * 2)
+        fitted = cv2.resize(
+            image, (w, h), interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_CUBIC
+        )
+        local = _Region((region.w - w) // 2 // 2 * 2, (region.h - h) // 2 // 2 * 2, w, h)
+        out = region.crop(self._base)
+        fixed, premultiplied = _yuv_overlay(fitted)
+        _blend(out, local, fixed, premultiplied)
+        self._card_patches[card.key] = out
+        if len(self._card_patches) > 2:
+            self._card_patches.popitem(last=False)
+        return out
 
     # ----------------------------------------------------------------- per frame
 
@@ -344,17 +405,7 @@ class AvatarRenderer:
         base = self._caption_base(pose)
         out = _copied(base)
         local = _Region(band.x - self._caption.x, band.y - self._caption.y, band.w, band.h)
-        for plane, (sl, a, pre) in zip(
-            out,
-            (
-                (local.luma, alpha[0], premultiplied[0]),
-                (local.chroma, alpha[1], premultiplied[1]),
-                (local.chroma, alpha[1], premultiplied[2]),
-            ),
-            strict=True,
-        ):
-            under = plane[sl].astype(np.uint16)
-            plane[sl] = ((under * (256 - a) + pre) >> 8).astype(np.uint8)
+        _blend(out, local, alpha, premultiplied)
         self._composites[key] = out
         return out
 
@@ -375,19 +426,7 @@ class AvatarRenderer:
             )
         else:
             local = _Region(0, 0, 0, 0)
-        cut = cv2.cvtColor(np.ascontiguousarray(painted[local.luma]), cv2.COLOR_RGBA2mRGBA)
-        cut = cut.astype(np.float32)
-        h, w = cut.shape[:2]
-        # INTER_AREA at exactly half size is the 2x2 mean that yuv420p chroma needs.
-        quad = cv2.resize(cut, (w // 2, h // 2), interpolation=cv2.INTER_AREA)
-        full = (cut.reshape(-1, 4) @ _OVERLAY_LUMA.T).reshape(h, w, 2)
-        half = (quad.reshape(-1, 4) @ _OVERLAY_CHROMA.T).reshape(h // 2, w // 2, 3)
-        fixed = (_to_uint16(full[..., 1]), _to_uint16(half[..., 2]))
-        premultiplied = (
-            _to_uint16(full[..., 0]),
-            _to_uint16(half[..., 0]),
-            _to_uint16(half[..., 1]),
-        )
+        fixed, premultiplied = _yuv_overlay(np.ascontiguousarray(painted[local.luma]))
         band = _Region(local.x + self._caption.x, local.y + self._caption.y, local.w, local.h)
         entry = (band, fixed, premultiplied)
         self._overlays[text] = entry
@@ -472,7 +511,6 @@ class _Scene:
         self.margin = math.ceil(4 * self.sigma) + 4
 
         self.title_box = None if layout.title is None else self.fitted("title", layout.title.box)
-        self.card_box = None if layout.cards is None else self.fitted("cards", layout.cards).box
         self.background = self._backdrop()
         self.foreground = None
         if pack.foreground is not None:
@@ -727,6 +765,37 @@ class _Scene:
         corners = np.array([[x0, y0, 1], [x1, y0, 1], [x0, y1, 1], [x1, y1, 1]], dtype=np.float64)
         mapped = corners @ np.asarray(matrix, dtype=np.float64).T
         return (mapped[:, 0].min(), mapped[:, 1].min(), mapped[:, 0].max(), mapped[:, 1].max())
+
+
+def _yuv_overlay(rgba: np.ndarray) -> tuple[tuple[np.ndarray, np.ndarray], Planes]:
+    """RGBA uint8 (even size) as x256 integer alpha (of Y, of chroma) and premultiplied Y, U,
+    V, ready for `_blend`."""
+    cut = cv2.cvtColor(rgba, cv2.COLOR_RGBA2mRGBA).astype(np.float32)
+    h, w = cut.shape[:2]
+    # INTER_AREA at exactly half size is the 2x2 mean that yuv420p chroma needs.
+    quad = cv2.resize(cut, (w // 2, h // 2), interpolation=cv2.INTER_AREA)
+    full = (cut.reshape(-1, 4) @ _OVERLAY_LUMA.T).reshape(h, w, 2)
+    half = (quad.reshape(-1, 4) @ _OVERLAY_CHROMA.T).reshape(h // 2, w // 2, 3)
+    fixed = (_to_uint16(full[..., 1]), _to_uint16(half[..., 2]))
+    premultiplied = (_to_uint16(full[..., 0]), _to_uint16(half[..., 0]), _to_uint16(half[..., 1]))
+    return fixed, premultiplied
+
+
+def _blend(
+    out: Planes, local: _Region, alpha: tuple[np.ndarray, np.ndarray], premultiplied: Planes
+) -> None:
+    """Lay an overlay from `_yuv_overlay` over `out` (planes) at `local`, in place."""
+    for plane, (sl, a, pre) in zip(
+        out,
+        (
+            (local.luma, alpha[0], premultiplied[0]),
+            (local.chroma, alpha[1], premultiplied[1]),
+            (local.chroma, alpha[1], premultiplied[2]),
+        ),
+        strict=True,
+    ):
+        under = plane[sl].astype(np.uint16)
+        plane[sl] = ((under * (256 - a) + pre) >> 8).astype(np.uint8)
 
 
 def _to_uint16(plane: np.ndarray) -> np.ndarray:

@@ -17,9 +17,10 @@ import asyncio
 import contextlib
 import io
 import json
+import re
 import wave
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Self
 
 import numpy as np
@@ -37,10 +38,13 @@ class Reply:
     many deltas, send nothing more and keep the connection open. ``hold``: after
     ``hold_after`` deltas, wait for this event before sending the rest. ``status`` other
     than 200 sends ``error`` as the JSON body. ``events`` are raw SSE data payloads sent
-    after the deltas.
+    after the deltas. ``grounded``: answer like a well-behaved model, with the answer of the
+    first knowledge-base entry in the prompt (``A: ...``), one sentence per delta; ``deltas``
+    when the prompt holds none.
     """
 
     deltas: Sequence[str] = ()
+    grounded: bool = False
     status: int = 200
     error: Any = None
     first_delay: float = 0.0
@@ -140,6 +144,8 @@ class OpenAiStub(_LoopbackServer):
             self.requests.append(request)
             if self.hanging:
                 reply = Reply(deltas=reply.deltas or ("",), stall_after=0)
+            elif reply.grounded:
+                reply = replace(reply, deltas=_entry_answer(request.body) or reply.deltas)
             if reply.status != 200:
                 await _send_error(writer, reply)
             elif not await self._stream(reader, writer, reply):
@@ -174,6 +180,16 @@ class OpenAiStub(_LoopbackServer):
         await _event(writer, _chunk({}, finish="stop"))
         await _event(writer, "[DONE]")
         return True
+
+
+def _entry_answer(body: dict[str, Any]) -> tuple[str, ...]:
+    """The first entry's answer in an answerer's prompt, cut after each sentence."""
+    for message in body.get("messages") or []:
+        content = str(message.get("content", "")) if isinstance(message, dict) else ""
+        found = re.search(r"^A: (.+)$", content, re.MULTILINE)
+        if found:
+            return tuple(part for part in re.split(r"(?<=[。！？])", found.group(1)) if part)
+    return ()
 
 
 class TtsStandIn(_LoopbackServer):

@@ -28,7 +28,7 @@ from anchor.events import Event, LineAired
 from anchor.media.clock import MediaClock
 from anchor.media.linequeue import LineQueue
 from anchor.media.lipsync import MouthTrack
-from anchor.messages import MouthShape, SpokenLine
+from anchor.messages import Card, MouthShape, SpokenLine
 
 log = logging.getLogger(__name__)
 
@@ -37,8 +37,8 @@ CAPTION_LINGER_S = 1.0
 MIN_GAP_S = 0.25  # a pause cut short for a more important line still keeps this much silence
 FAST_BATCH = 8
 
-# frame index, its samples, mouth openness, lip shape, caption, skip the render
-_FrameWork = tuple[int, np.ndarray, float, MouthShape, str | None, bool]
+# frame index, its samples, mouth openness, lip shape, caption, card, skip the render
+_FrameWork = tuple[int, np.ndarray, float, MouthShape, str | None, Card | None, bool]
 
 
 class FrameRenderer(Protocol):
@@ -46,7 +46,12 @@ class FrameRenderer(Protocol):
     media thread."""
 
     def render(
-        self, frame_index: int, mouth: float, caption: str | None, shape: MouthShape
+        self,
+        frame_index: int,
+        mouth: float,
+        caption: str | None,
+        shape: MouthShape,
+        card: Card | None = None,
     ) -> np.ndarray: ...
 
 
@@ -152,7 +157,17 @@ class Playout:
                             skip_render = lateness > frame_s and self._picture is not None
                     samples = await self._take_samples(self._frame)
                     mouth, shape = self._mouth_for(samples)
-                    batch.append((self._frame, samples, mouth, shape, self._caption(), skip_render))
+                    batch.append(
+                        (
+                            self._frame,
+                            samples,
+                            mouth,
+                            shape,
+                            self._caption(),
+                            self._card(),
+                            skip_render,
+                        )
+                    )
                     self._frame += 1
                 await loop.run_in_executor(self._media, self._produce, batch)
         finally:
@@ -179,12 +194,12 @@ class Playout:
 
     def _produce(self, batch: list[_FrameWork]) -> None:
         """Media thread: render (unless behind) and encode each frame of the batch."""
-        for index, samples, mouth, shape, caption, skip in batch:
+        for index, samples, mouth, shape, caption, card, skip in batch:
             if skip:
                 self.stats.renders_skipped += 1
             else:
                 began = time.perf_counter()
-                self._picture = self._renderer.render(index, mouth, caption, shape)
+                self._picture = self._renderer.render(index, mouth, caption, shape, card)
                 self.stats.render_seconds += time.perf_counter() - began
                 self.stats.renders += 1
             picture = self._picture
@@ -261,6 +276,11 @@ class Playout:
             return self._mouth.update(samples)
         spoken = on_air.spoken
         return self._mouth.update(samples, spoken.cues, on_air.position, spoken.speech_samples)
+
+    def _card(self) -> Card | None:
+        """The card of the line on air, through its pause: on screen while the answer airs."""
+        on_air = self._on_air
+        return None if on_air is None else on_air.spoken.line.card
 
     def _caption(self) -> str | None:
         on_air = self._on_air

@@ -18,7 +18,7 @@ questions are recognised so they are answered once.
 from anchor.moderation.context import Excuse, Stance
 from anchor.moderation.duplicates import NEAR_DUPLICATE, normalize_question, similarity
 from anchor.moderation.moderator import Moderator, Screening
-from anchor.moderation.personal import PLACEHOLDERS, mask_personal_data
+from anchor.moderation.personal import PLACEHOLDERS, PublicData, mask_personal_data
 from anchor.moderation.ratelimit import RateLimiter
 from anchor.moderation.wordlist import ModerationError
 
@@ -32,6 +32,7 @@ __all__ = [
     "Screening",
     "Stance",
     "mask_personal_data",
+    "PublicData",
     "normalize_question",
     "similarity",
 ]

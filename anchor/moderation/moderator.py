@@ -34,7 +34,7 @@ from anchor.moderation.context import CONTACT_KINDS, Excuse, advert_words
 from anchor.moderation.folding import CharMap, is_cjk, simplified_chinese, source_span
 from anchor.moderation.lexicon import Lexicon
 from anchor.moderation.matcher import Finding, WordMatcher
-from anchor.moderation.personal import mask_personal_data
+from anchor.moderation.personal import PublicData, mask_personal_data
 from anchor.moderation.pinyin import PinyinTable
 from anchor.moderation.wordlist import ListedWord, ModerationError, read_wordlist
 
@@ -85,6 +85,7 @@ class Moderator:
         self._loaded: _Signature = signature
         self._failed: _Signature | None = None
         self.last_error: str | None = None
+        self._public: PublicData | None = None
 
     @classmethod
     async def aload(cls, wordlists: Sequence[Path]) -> Moderator:
@@ -95,8 +96,13 @@ class Moderator:
         """How many words are listed."""
         return len(self._matcher)
 
+    def publish(self, public: PublicData) -> None:
+        """What the union itself publishes (its sites' phones and addresses) from now on:
+        read out as it is instead of being masked as a viewer's personal data."""
+        self._public = public
+
     def screen(self, text: str) -> Screening:
-        masked_text, kinds = mask_personal_data(text)
+        masked_text, kinds = mask_personal_data(text, self._public)
         finding = self._matcher.find(masked_text, contact=not CONTACT_KINDS.isdisjoint(kinds))
         bleep = _BLEEP if any(map(is_cjk, text)) else _BLEEP_LATIN
         spoken = _bleeped(masked_text, finding.quoted, self._simplified, bleep)

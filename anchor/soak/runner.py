@@ -91,7 +91,9 @@ async def run_soak(plan: SoakPlan, workdir: Path | None = None) -> dict[str, Any
     try:
         if {"obs_killed", "recordings_disk_full"} & set(fault_names):
             obs, obs_problem, recordings_problem = await _start_obs(workdir / "obs", plan)
-        async with OpenAiStub(Reply(deltas=LLM_ANSWER)) as llm, TtsStandIn() as tts:
+        # The model rewords the entry it is given, as a grounded model does (the answerer's
+        # guard would hold back anything else); LLM_ANSWER when the prompt has no entry.
+        async with OpenAiStub(Reply(deltas=LLM_ANSWER, grounded=True)) as llm, TtsStandIn() as tts:
             config = _write_config(workdir, plan, broker, llm.base_url, tts.url, obs, stream_file)
             report = await _air(
                 plan, config, broker, llm, tts, obs, stream_file, fault_names, workdir

@@ -24,7 +24,9 @@ pruned question is gone from the disk, not only from the table. Nothing is kept 
 (`anchor.store.retention` calls it on a timer), so a channel that runs for months keeps a
 file of bounded size and viewers' words are not held longer than the union decided. A small
 key-value ``state`` table keeps what the engine needs across a restart (the schedule
-position).
+position). The ``sites`` table holds the union's service sites as last imported from a checked
+sites file (`anchor.sites.dataset`); an import replaces them all in one transaction, so the
+host never answers from half an old list and half a new one.
 
 Exported CSV is UTF-8 with a byte-order mark, because Excel on Windows otherwise reads the
 file as the local code page and shows Chinese as mojibake; times are ISO 8601 in the
@@ -41,23 +43,24 @@ from __future__ import annotations
 import asyncio
 import csv
 import functools
+import json
 import logging
 import sqlite3
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
-from typing import Literal, TextIO, TypeVar
+from typing import Literal, NamedTuple, TextIO, TypeVar
 
 from anchor.messages import Question
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 MAX_IN_FLIGHT = 64
 BUSY_TIMEOUT_SECONDS = 5.0
 STATUSES = ("pending", "answering", "answered", "fallback", "rejected", "expired", "merged")
@@ -147,7 +150,43 @@ _MIGRATIONS: dict[int, str] = {
         );
         CREATE INDEX audit_by_time ON audit (at);
     """,
+    4: """
+        CREATE TABLE sites (
+            position INTEGER NOT NULL,
+            id TEXT PRIMARY KEY,
+            name TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            town TEXT NOT NULL,
+            address TEXT NOT NULL,
+            lon REAL NOT NULL,
+            lat REAL NOT NULL,
+            hours TEXT NOT NULL,
+            phone TEXT,
+            services TEXT NOT NULL,
+            sample INTEGER NOT NULL,
+            imported_at REAL NOT NULL
+        );
+    """,
 }
+_SITE_COLUMNS = "id, name, kind, town, address, lon, lat, hours, phone, services, sample"
+MAX_SITES = 5000
+
+
+class SiteRow(NamedTuple):
+    """One service site as stored: plain values; `anchor.sites` turns it into its `Site`."""
+
+    id: str
+    name: str
+    kind: str
+    town: str
+    address: str
+    lon: float
+    lat: float
+    hours: str
+    phone: str | None
+    services: tuple[str, ...]
+    sample: bool
+
 
 _QUESTION_COLUMNS = (
     "id, user, platform, text, masked_text, status, reason, sent_at, received_at, "
@@ -452,6 +491,59 @@ class Store:
 
         await self._run(insert, what="cannot record the operator command")
 
+    async def replace_sites(self, sites: Sequence[SiteRow]) -> int:
+        """Make ``sites`` the channel's service sites, in this order; how many.
+
+        One transaction: the old list stays whole until the new one is committed, and a
+        failure leaves it as it was. More than `MAX_SITES` is refused before anything changes.
+        """
+        if len(sites) > MAX_SITES:
+            raise ValueError(f"{len(sites)} sites, more than the {MAX_SITES} a channel holds")
+        rows = [
+            (
+                position,
+                site.id,
+                site.name,
+                site.kind,
+                site.town,
+                site.address,
+                site.lon,
+                site.lat,
+                site.hours,
+                site.phone,
+                json.dumps(list(site.services), ensure_ascii=False),
+                int(site.sample),
+                self._clock(),
+            )
+            for position, site in enumerate(sites)
+        ]
+
+        def replace(db: sqlite3.Connection) -> int:
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                db.execute("DELETE FROM sites")
+                db.executemany(
+                    f"INSERT INTO sites (position, {_SITE_COLUMNS}, imported_at)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    rows,
+                )
+                db.execute("COMMIT")
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+            return len(rows)
+
+        return await self._run(replace, what="cannot replace the sites")
+
+    async def sites(self) -> list[SiteRow]:
+        """The service sites as last imported, in the file's order (empty before any import)."""
+
+        def select(db: sqlite3.Connection) -> list[SiteRow]:
+            found = db.execute(f"SELECT {_SITE_COLUMNS} FROM sites ORDER BY position").fetchall()
+            return [_site_of(row) for row in found]
+
+        return await self._run(select, writes=False)
+
     async def counts(self) -> dict[str, int]:
         """Questions by status, every status present (zero when none)."""
 
@@ -618,6 +710,23 @@ class Store:
     def _found(self, cursor: sqlite3.Cursor, question_id: str) -> None:
         if cursor.rowcount == 0:
             raise UnknownQuestion(f"{self._path}: no question with id {question_id!r}")
+
+
+def _site_of(row: tuple[object, ...]) -> SiteRow:
+    id_, name, kind, town, address, lon, lat, hours, phone, services, sample = row
+    return SiteRow(
+        id=str(id_),
+        name=str(name),
+        kind=str(kind),
+        town=str(town),
+        address=str(address),
+        lon=float(lon),  # type: ignore[arg-type]
+        lat=float(lat),  # type: ignore[arg-type]
+        hours=str(hours),
+        phone=None if phone is None else str(phone),
+        services=tuple(json.loads(str(services))),
+        sample=bool(sample),
+    )
 
 
 def _check_status(status: str) -> None:
