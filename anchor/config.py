@@ -462,7 +462,8 @@ class ObsConfig(_Section):
     """OBS Studio as the broadcast sink, driven over obs-websocket v5 (OBS 28 or newer).
 
     The engine builds its scene in OBS: a Media Source reading the engine's stream, a caption
-    text source and an optional lower third. The password is read from the environment."""
+    text source, an optional lower third and, with ``card_input``, an Image Source for the
+    map cards of sites answers. The password is read from the environment."""
 
     enabled: bool = False
     host: str = "127.0.0.1"
@@ -472,6 +473,9 @@ class ObsConfig(_Section):
     media_input: str = "Anchor stream"
     caption_input: str = "Anchor captions"
     lower_third_input: str | None = "Anchor lower third"  # null: no lower third
+    # null: cards (the sites map) are drawn into the stream; a name: OBS shows them through
+    # this Image Source instead, placed over the card area (an operator may move it)
+    card_input: str | None = None
     media_url: str | None = None  # what OBS reads; default: output.url without its options
     set_program_scene: bool = True
     caption_delay_seconds: float = Field(default=1.0, ge=0, le=30)  # OBS shows the stream this late

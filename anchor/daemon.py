@@ -18,6 +18,7 @@ import logging
 from collections.abc import Coroutine
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from anchor import build
@@ -36,7 +37,7 @@ from anchor.media.linequeue import LineQueue
 from anchor.media.output import OutputTarget
 from anchor.media.playout import Playout, PlayoutStats
 from anchor.moderation import NEAR_DUPLICATE, ModerationError, Moderator, similarity
-from anchor.obs.captioning import ObsCaptions
+from anchor.obs.captioning import CardFiles, ObsCaptions
 from anchor.obs.controller import ObsController
 from anchor.ops.telemetry import ChannelTelemetry, Watched
 from anchor.questions.console import read_console
@@ -176,7 +177,10 @@ class Channel:
             live=not options.fast,
             duration_frames=duration,
             publish=feed.publish,
+            draw_cards=self._obs is None or not config.obs.card_input,
         )
+        if self._obs is not None and renderer.card_box is not None:
+            self._obs.place_cards(renderer.card_box, (renderer.width, renderer.height))
         director = Director(
             self._schedule,
             now=self._wall_now,
@@ -285,7 +289,11 @@ class Channel:
             outbox = Outbox(self._link, channel=self._config.channel)
             feed.subscribe("broker outbox", outbox.handle, Outbox.KINDS)
         if self._obs is not None:
-            captions = ObsCaptions(self._obs, delay_s=self._config.obs.caption_delay_seconds)
+            config = self._config
+            cards = None
+            if config.obs.card_input:  # the card images OBS reads, beside the store
+                cards = CardFiles(Path(config.store.path).parent / "obs-cards")
+            captions = ObsCaptions(self._obs, delay_s=config.obs.caption_delay_seconds, cards=cards)
             feed.subscribe("OBS captions", captions.handle, ObsCaptions.KINDS)
 
     async def _supervise(

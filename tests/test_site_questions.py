@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from anchor.sites.dataset import load_sites
 from anchor.sites.desk import SiteDesk
 from anchor.sites.finder import SiteFinder
 from anchor.sites.gazetteer import Gazetteer, load_gazetteer, read_places
@@ -729,31 +730,64 @@ def _expected(sites: list[Site], query: SiteQuery, now: datetime) -> list[str]:
     return [ranked[0].id] + [s.id for s in opened[:2]]
 
 
+# Questions against the shipped sample: what the host must read from each (kind, place,
+# whether it is about one town), and then the sites a plain search over all 620 would name.
 SAMPLE_QUESTIONS = [
-    ("离中山站最近的驿站在哪？", WED),
-    ("小榄镇有没有职工服务站？", WED),
-    ("石岐附近能喝水歇脚的地方", WED),
-    ("where is the nearest rest station near Zhongshan station?", WED),
-    ("古镇有法律援助站吗", WED),
-    ("坦洲镇的书屋现在开着吗", SUN),
-    ("兴中广场附近现在开着的法律援助站", NIGHT),
-    ("孙中山故居附近有没有职工书屋", WED),
-    ("Is there a library in Xiaolan?", WED),
-    ("火炬区哪里能热饭", NIGHT),
+    ("离中山站最近的驿站在哪？", WED, R, "中山站", False),
+    ("小榄镇有没有职工服务站？", WED, S, "小榄镇", True),
+    ("石岐附近能喝水歇脚的地方", WED, R, "石岐街道", False),
+    ("where is the nearest rest station near Zhongshan station?", WED, R, "中山站", False),
+    ("古镇有法律援助站吗", WED, L, "古镇镇", True),
+    ("坦洲镇的书屋现在开着吗", SUN, B, "坦洲镇", True),
+    ("兴中广场附近现在开着的法律援助站", NIGHT, L, "兴中广场", False),
+    ("孙中山故居附近有没有职工书屋", WED, B, "孙中山故居", False),
+    ("Is there a library in Xiaolan?", WED, B, "小榄镇", True),
+    ("火炬区哪里能热饭", NIGHT, R, "中山港街道", False),
+    ("三乡镇有几个驿站", WED, R, "三乡镇", True),
+    ("南朗哪里有职工服务站", WED, S, "南朗街道", True),
+    ("沙溪镇有没有法援站", WED, L, "沙溪镇", True),
+    ("大涌附近的书屋", SUN, B, "大涌镇", False),
+    ("岐江公园旁边有驿站吗", WED, R, "岐江公园", False),
+    ("中山北站附近哪里可以充电休息", NIGHT, R, "中山北站", False),
+    ("紫马岭公园附近的职工服务站在哪", WED, S, "紫马岭公园", False),
+    ("中山纪念堂附近有法律援助站吗", WED, L, "中山纪念堂", False),
+    ("利和广场附近现在有开着的书屋吗", NIGHT, B, "利和广场", False),
+    ("东凤镇的驿站电话多少", WED, R, "东凤镇", True),
+    ("黄圃有没有户外劳动者驿站", SUN, R, "黄圃镇", True),
+    ("港口镇的职工服务中心几点开门", SUN, S, "港口镇", True),
+    ("民众街道有法律援助工作站吗", WED, L, "民众街道", True),
+    ("神湾镇有书屋没", WED, B, "神湾镇", True),
+    ("板芙附近最近的驿站", NIGHT, R, "板芙镇", False),
+    ("横栏镇哪里有职工服务站", WED, S, "横栏镇", True),
+    ("阜沙附近的法律援助站几点关门", NIGHT, L, "阜沙镇", False),
+    ("三角镇有职工书屋吗", WED, B, "三角镇", True),
+    ("五桂山那边有歇脚喝水的地方吗", WED, R, "五桂山街道", False),
+    ("南头镇的职工服务站", WED, S, "南头镇", True),
+    ("nearest legal aid station to Xiaolan", WED, L, "小榄镇", False),
+    ("古镇灯饰城附近有驿站吗", WED, R, "古镇灯饰城", False),
+    ("中山市人民医院旁边的职工服务站", WED, S, "中山市人民医院", False),
+    ("西区有书屋吗 想看书", SUN, B, "西区街道", True),
 ]
 
 
-@pytest.mark.parametrize(("question", "now"), SAMPLE_QUESTIONS)
+@pytest.mark.parametrize(("question", "now", "kind", "place", "in_town"), SAMPLE_QUESTIONS)
 def test_the_shipped_sample_answers_like_a_brute_force_search(
-    gazetteer: Gazetteer, question: str, now: datetime
+    gazetteer: Gazetteer,
+    question: str,
+    now: datetime,
+    kind: SiteKind,
+    place: str,
+    in_town: bool,
 ) -> None:
-    if not SAMPLE.exists():
-        pytest.skip("sites/sample-zhongshan.csv is not there yet")
-    dataset = pytest.importorskip("anchor.sites.dataset")
-    sites = list(dataset.load_sites(SAMPLE).sites)
+    sites = list(load_sites(SAMPLE).sites)
     assert len(sites) >= 600
     reply = SiteDesk(sites, gazetteer, CITY).reply(question, now)
-    assert reply is not None
+    assert reply is not None, question
+    assert reply.query.kind is kind, reply.query
+    assert reply.query.place is not None and reply.query.place.name == place, reply.query
+    if in_town:  # "X有没有…": the sites of that town (a town with none: the nearest elsewhere)
+        assert reply.query.in_town
+    assert reply.matches, reply.sentences
     assert [m.site.id for m in reply.matches] == _expected(sites, reply.query, now)
     assert reply.sample and reply.sentences[0] in (
         SAMPLE_NOTICE,
@@ -766,3 +800,8 @@ def test_the_shipped_sample_answers_like_a_brute_force_search(
         assert "0760" not in spoken  # phone numbers are read digit by digit
         if reply.matches[0].site.phone:  # the nearest is told in full, the others briefly
             assert "电话：零七六零" in spoken
+
+
+def test_the_sample_questions_cover_every_kind() -> None:
+    assert len(SAMPLE_QUESTIONS) >= 30
+    assert {kind for _, _, kind, _, _ in SAMPLE_QUESTIONS} == set(SiteKind)

@@ -4,6 +4,7 @@ the store, the command line, and the shipped sample."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import importlib.util
 import json
 import math
@@ -510,3 +511,28 @@ def test_the_sample_is_what_the_script_makes(tmp_path: Path) -> None:
     spec.loader.exec_module(script)
     script.write(tmp_path / "again.csv")
     assert (tmp_path / "again.csv").read_bytes() == SAMPLE.read_bytes()
+
+
+def test_doctor_says_when_the_sites_on_air_are_samples(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from anchor.ops.doctor import _sites
+
+    default = Config.default(ROOT)
+    config = default.model_copy(
+        update={"store": default.store.model_copy(update={"path": tmp_path / "anchor.db"})}
+    )
+    finding = _sites(config)
+    assert finding.warning and not finding.ok
+    assert "620 sites" in finding.detail and "620 of them SAMPLE data" in finding.detail
+    assert finding.fix == "anchor sites import YOUR-SITES.csv"
+
+    real = [dataclasses.replace(site, sample=False) for site in load_sites(SAMPLE).sites[:5]]
+
+    async def import_real() -> None:
+        async with await Store.open(tmp_path / "anchor.db") as store:
+            await store_sites(store, real)
+
+    asyncio.run(import_real())
+    finding = _sites(config)
+    assert finding.ok and finding.detail == f"5 sites from {tmp_path / 'anchor.db'}"

@@ -104,8 +104,10 @@ class Playout:
         live: bool,
         duration_frames: int | None = None,
         publish: Callable[[Event], None] | None = None,
+        draw_cards: bool = True,
     ) -> None:
         self._clock = clock
+        self._draw_cards = draw_cards  # False: OBS shows the cards, not the picture
         self._renderer = renderer
         self._encoder = encoder
         self._lines = lines
@@ -280,7 +282,7 @@ class Playout:
     def _card(self) -> Card | None:
         """The card of the line on air, through its pause: on screen while the answer airs."""
         on_air = self._on_air
-        return None if on_air is None else on_air.spoken.line.card
+        return None if on_air is None or not self._draw_cards else on_air.spoken.line.card
 
     def _caption(self) -> str | None:
         on_air = self._on_air

@@ -59,6 +59,8 @@ class ObsController:
         self._cues: dict[str, CueSheet] = {config.caption_input: CueSheet()}
         if config.lower_third_input:
             self._cues[config.lower_third_input] = CueSheet()
+        if config.card_input:
+            self._cues[config.card_input] = CueSheet()  # the card's image file; "": hidden
         self._cue_added = asyncio.Event()
         self._session: ObsSession | None = None
         self._want_streaming = config.start_streaming
@@ -78,6 +80,16 @@ class ObsController:
     def show_lower_third(self, text: str | None, *, at: float) -> None:
         if self._config.lower_third_input:
             self._cue(self._config.lower_third_input, text, at)
+
+    def show_card(self, path: str | None, *, at: float) -> None:
+        """Show the card image at `path` (None hides it) from wall time `at`."""
+        if self._config.card_input:
+            self._cue(self._config.card_input, path, at)
+
+    def place_cards(self, box: tuple[int, int, int, int], stream: tuple[int, int]) -> None:
+        """Where the picture's card area is (x, y, w, h of a stream of `stream` size): the
+        card's Image Source is created over it."""
+        self._scene.card_area = (box, stream)
 
     def _cue(self, input_name: str, text: str | None, at: float) -> None:
         self._cues[input_name].cue(text, at)
@@ -271,10 +283,14 @@ class ObsController:
 
     async def _apply_text(self, session: ObsSession, name: str, sheet: CueSheet) -> bool:
         text = sheet.current
-        request = session.request(
-            "SetInputSettings",
-            {"inputName": name, "inputSettings": {"text": text}, "overlay": True},
-        )
+        request: Awaitable[object]
+        if name == self._config.card_input:
+            request = self._scene.set_card(session, text)
+        else:
+            request = session.request(
+                "SetInputSettings",
+                {"inputName": name, "inputSettings": {"text": text}, "overlay": True},
+            )
         if not await self._attempt(f"text:{name}", request):
             return False
         sheet.shown = text

@@ -23,6 +23,7 @@ from anchor.obs.session import ObsError, ObsSession
 log = logging.getLogger(__name__)
 
 MEDIA_KIND = "ffmpeg_source"
+IMAGE_KIND = "image_source"
 FREETYPE_TEXT = "text_ft2_source"
 GDIPLUS_TEXT = "text_gdiplus"
 FREETYPE_FACE = "WenQuanYi Micro Hei"
@@ -48,6 +49,7 @@ class Wanted:
     settings: dict[str, Any]
     transform: dict[str, Any]
     bottom: bool = False  # the picture goes under the texts
+    enabled: bool = True  # a card appears only while its answer airs
 
 
 class SceneKeeper:
@@ -59,6 +61,8 @@ class SceneKeeper:
         self._config = config
         self._media_url = media_url
         self._safe = safe_area if safe_area is not None and safe_area.covered else None
+        # Where the renderer's card area is, as (x, y, w, h) of a stream of (width, height).
+        self.card_area: tuple[tuple[int, int, int, int], tuple[int, int]] | None = None
         self._canvas = Canvas(1280, 720)
         self._text_kind = f"{FREETYPE_TEXT}_v2"
 
@@ -132,7 +136,7 @@ class SceneKeeper:
                     "inputName": wanted.name,
                     "inputKind": wanted.kind,
                     "inputSettings": wanted.settings,
-                    "sceneItemEnabled": True,
+                    "sceneItemEnabled": wanted.enabled,
                 },
             )
         elif not _same_kind(existing_kind, wanted.kind):
@@ -146,7 +150,7 @@ class SceneKeeper:
             log.info("adding the existing OBS input %r to the scene %r", wanted.name, scene)
             data = await session.request(
                 "CreateSceneItem",
-                {"sceneName": scene, "sourceName": wanted.name, "sceneItemEnabled": True},
+                {"sceneName": scene, "sourceName": wanted.name, "sceneItemEnabled": wanted.enabled},
             )
         item = {"sceneName": scene, "sceneItemId": data["sceneItemId"]}
         await session.request(
@@ -211,7 +215,55 @@ class SceneKeeper:
                     self._top_left(*self._clear(0.03, 0.04, 0.62, 0.20, 0.10)),
                 )
             )
+        if config.card_input:
+            wanted.append(
+                Wanted(
+                    config.card_input,
+                    IMAGE_KIND,
+                    {"file": "", "unload": False},
+                    self._card_transform(),
+                    enabled=False,
+                )
+            )
         return wanted
+
+    async def set_card(self, session: ObsSession, path: str) -> None:
+        """Show the card image at `path` ("" hides the card)."""
+        name, scene = self._config.card_input, self._config.scene
+        assert name is not None  # called only with a card input configured
+        if path:
+            await session.request(
+                "SetInputSettings",
+                {"inputName": name, "inputSettings": {"file": path}, "overlay": True},
+            )
+        item = await session.request("GetSceneItemId", {"sceneName": scene, "sourceName": name})
+        await session.request(
+            "SetSceneItemEnabled",
+            {
+                "sceneName": scene,
+                "sceneItemId": item["sceneItemId"],
+                "sceneItemEnabled": bool(path),
+            },
+        )
+
+    def _card_transform(self) -> dict[str, Any]:
+        """Over the card area of the picture, as OBS scales the stream onto its canvas."""
+        canvas = self._canvas
+        if self.card_area is None:  # no card area known: the right half, as in 16:9
+            box, stream = (742, 196, 470, 364), (1280, 720)
+        else:
+            box, stream = self.card_area
+        scale = min(canvas.width / stream[0], canvas.height / stream[1])
+        x, y, w, h = box
+        return {
+            "positionX": x * scale,
+            "positionY": y * scale,
+            "alignment": ALIGN_TOP_LEFT,
+            "boundsType": "OBS_BOUNDS_SCALE_INNER",
+            "boundsAlignment": ALIGN_TOP_LEFT,
+            "boundsWidth": w * scale,
+            "boundsHeight": h * scale,
+        }
 
     def _clear(
         self, x: float, y: float, w: float, h: float, tight_h: float

@@ -279,6 +279,41 @@ def _retrieval(config) -> Finding:
     return Finding("retrieval", True, f"semantic: {MODEL_NAME} {encoder.version}, 1 thread")
 
 
+def _sites(config) -> Finding:
+    """Which service sites the host names: the store's, else the file imported at start."""
+    import asyncio
+    from pathlib import Path
+
+    from anchor.sites.dataset import SitesError, load_configured, stored_sites
+    from anchor.store.database import Store, StoreError
+
+    if not config.sites.enabled:
+        return Finding("sites", True, "off (sites.enabled: false)")
+
+    async def from_store() -> list:
+        async with await Store.open(config.store.path) as store:
+            return await stored_sites(store)
+
+    where = str(config.store.path)
+    try:
+        sites = asyncio.run(from_store()) if Path(config.store.path).is_file() else []
+        if not sites:
+            sites, where = list(load_configured(config.sites).sites), str(config.sites.path)
+    except (SitesError, StoreError) as exc:
+        return Finding("sites", False, str(exc), "anchor sites check FILE, then import it")
+    sample = sum(site.sample for site in sites)
+    if sample:
+        return Finding(
+            "sites",
+            False,
+            f"{len(sites)} sites from {where}, {sample} of them SAMPLE data (fictional; the host "
+            "says so on air)",
+            "anchor sites import YOUR-SITES.csv",
+            warning=True,
+        )
+    return Finding("sites", True, f"{len(sites)} sites from {where}")
+
+
 def run_doctor(config=None) -> int:
     findings = [check() for check in CHECKS]
     if config is not None:
@@ -288,6 +323,7 @@ def run_doctor(config=None) -> int:
             findings += _broker_security(config)
         findings.append(_llm(config))
         findings.append(_retrieval(config))
+        findings.append(_sites(config))
     for finding in findings:
         mark = "ok " if finding.ok else ("WARNING" if finding.warning else "MISSING")
         line = f"[{mark:7}] {finding.name}: {finding.detail}"
