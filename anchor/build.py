@@ -24,7 +24,7 @@ from anchor.media.clock import MediaClock
 from anchor.media.encoder import EncoderSettings, ReconnectingEncoder, StreamEncoder
 from anchor.media.output import OutputTarget
 from anchor.media.safearea import SafeArea
-from anchor.moderation import PublicData
+from anchor.moderation import Moderator, PublicData
 from anchor.obs.controller import ObsController
 from anchor.redact import redact_url
 from anchor.sites.card import CardPainter
@@ -162,13 +162,22 @@ class SitesOnAir:
     public: PublicData
 
 
-async def sites(config: Config, store: Store | None, timezone: ZoneInfo) -> SitesOnAir | None:
+async def sites(
+    config: Config,
+    store: Store | None,
+    timezone: ZoneInfo,
+    moderator: Moderator | None = None,
+) -> SitesOnAir | None:
     """The channel's service sites, or None (turned off, or none to name: said in the log).
 
     At start the configured file is imported when the store holds no sites yet; a broken file
     or gazetteer is reported and the show goes on without sites (the knowledge base still
     answers), rather than not starting at all. Without a store (`anchor ask`), the sites are
-    the ones last imported into the channel's store if it has any, else the configured file."""
+    the ones last imported into the channel's store if it has any, else the configured file.
+
+    With a `moderator`, the sites' phones and addresses are published to it (read out, not
+    masked), and a site whose name or address it would not let on air is left out: the map
+    card shows names without passing the line-by-line screening that speech does."""
     settings = config.sites
     if not settings.enabled:
         return None
@@ -199,11 +208,33 @@ async def sites(config: Config, store: Store | None, timezone: ZoneInfo) -> Site
         return None
     if any(site.sample for site in on_air):
         log.warning("sites: %d sites on air are SAMPLE data (fictional)", len(on_air))
-    painter = CardPainter(font, towns=gazetteer.towns, outline=outline)
     public = PublicData.of(
         (site.phone for site in on_air if site.phone), (site.address for site in on_air)
     )
+    if moderator is not None:
+        moderator.publish(public)
+        on_air = await asyncio.to_thread(_screened, moderator, on_air)
+        if not on_air:
+            return None
+    painter = CardPainter(font, towns=gazetteer.towns, outline=outline)
     return SitesOnAir(SiteDesk(on_air, gazetteer, timezone), painter, public)
+
+
+def _screened(moderator: Moderator, sites: list[Site]) -> list[Site]:
+    """The sites whose name, town and address pass moderation unchanged; the rest logged."""
+    kept = []
+    for site in sites:
+        text = f"{site.name}，{site.town}，{site.address}"
+        screening = moderator.screen(text)
+        if screening.allowed and screening.text == text:
+            kept.append(site)
+        else:
+            log.warning(
+                "site %s left off the air: its name or address %s",
+                site.id,
+                "holds a listed word" if not screening.allowed else "holds personal data",
+            )
+    return kept
 
 
 async def _sites_offline(config: Config) -> list[Site]:

@@ -130,9 +130,7 @@ class Channel:
                 voice = self.voice = await build.voice(config, self.speech_cache)
             except (ModerationError, KnowledgeError, ConfigError) as exc:
                 raise StartupError(str(exc)) from exc
-            sites = await build.sites(config, store, self._schedule.timezone)
-            if sites is not None:
-                moderator.publish(sites.public)  # the sites' phones are read out, not masked
+            sites = await build.sites(config, store, self._schedule.timezone, moderator)
             answerer = Answerer.from_config(
                 knowledge,
                 config.knowledge,

@@ -7,23 +7,15 @@ a live engine answering "离石岐最近的驿站在哪？"; OBS is read with th
 
 from __future__ import annotations
 
-import base64
-import os
-import signal
-import socket
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import cv2
 import numpy as np
 import pytest
-from configs import KB_VECTORS
+from obs_engine import obs_engine, screenshot, until
 
-from anchor.harness.obs_studio import ObsRequestFailed, ObsStudio
+from anchor.harness.obs_studio import ObsStudio
 
 ROOT = Path(__file__).resolve().parent.parent
 WIDTH, HEIGHT, FPS = 640, 360, 30
@@ -33,84 +25,15 @@ SCENE, MEDIA, CARD = "Anchor", "Anchor stream", "Anchor card"
 @pytest.fixture(scope="module")
 def engine(obs: ObsStudio, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     workdir = tmp_path_factory.mktemp("engine")
-    config = workdir / "config.yaml"
-    config.write_text(
-        f"schedule: {ROOT / 'schedules' / 'union-demo.yaml'}\n"
-        f"avatars_dir: {ROOT / 'avatars'}\n"
-        f"voices_dir: {ROOT / 'voices'}\n"
-        f"knowledge: {{path: {ROOT / 'knowledge' / 'union-faq.yaml'}, "
-        f"vector_cache_dir: {KB_VECTORS}}}\n"
-        f"sites: {{path: {ROOT / 'sites' / 'sample-zhongshan.csv'}}}\n"
-        f"moderation: {{wordlists: [{ROOT / 'moderation' / 'sensitive.txt'}]}}\n"
-        f"store: {{path: {workdir / 'data' / 'anchor.db'}}}\n"
-        f"video: {{width: {WIDTH}, height: {HEIGHT}, fps: {FPS}, preset: ultrafast}}\n"
-        "captions: {enabled: false}\n"  # OBS shows the captions, as in test_obs
-        "obs:\n"
-        "  enabled: true\n"
-        f"  host: {obs.host}\n"
-        f"  port: {obs.port}\n"
-        "  password_env: ANCHOR_TEST_OBS_PASSWORD\n"
-        f"  card_input: {CARD}\n"
-        "  max_reconnect_seconds: 2\n",
-        encoding="utf-8",
-    )
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    env = {**os.environ, "ANCHOR_TEST_OBS_PASSWORD": obs.password}
-    log = (workdir / "engine.log").open("wb")
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "anchor",
-            "run",
-            "--config",
-            str(config),
-            "--out",
-            f"udp://127.0.0.1:{port}?pkt_size=1316",
-            "--question",
-            "离石岐最近的驿站在哪？",
-        ],
-        cwd=workdir,
-        env=env,
-        stdin=subprocess.DEVNULL,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    try:
+    with obs_engine(
+        obs,
+        workdir,
+        video=f"width: {WIDTH}, height: {HEIGHT}, fps: {FPS}, preset: ultrafast",
+        extra="captions: {enabled: false}\n",  # OBS shows the captions, as in test_obs
+        obs_extra=f"  card_input: {CARD}\n",
+        args=("--question", "离石岐最近的驿站在哪？"),
+    ):
         yield workdir
-    finally:
-        if process.poll() is None:
-            process.send_signal(signal.SIGINT)
-            try:
-                process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
-        log.close()
-
-
-def _until(check: Any, what: str, timeout: float = 60.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            result = check()
-        except (OSError, TimeoutError, KeyError, StopIteration, ObsRequestFailed):
-            result = None
-        if result is not None and result is not False:
-            return result
-        time.sleep(0.2)
-    pytest.fail(f"timed out waiting for {what}")
-
-
-def _screenshot(obs: ObsStudio, source: str) -> np.ndarray:
-    data = obs.request(
-        "GetSourceScreenshot",
-        {"sourceName": source, "imageFormat": "png", "imageWidth": WIDTH, "imageHeight": HEIGHT},
-    )["imageData"]
-    png = base64.b64decode(data.split(",", 1)[1])
-    return cv2.imdecode(np.frombuffer(png, np.uint8), cv2.IMREAD_COLOR)
 
 
 def _red_header(image: np.ndarray, box: tuple[int, int, int, int]) -> float:
@@ -129,7 +52,7 @@ def test_obs_shows_the_card_while_the_answer_airs_and_hides_it_after(
         found = [item for item in items if item["sourceName"] == CARD]
         return found[0]["sceneItemId"] if found else None
 
-    item = _until(card_item, "the card's Image Source in the scene")
+    item = until(card_item, "the card's Image Source in the scene")
     assert obs.request("GetInputSettings", {"inputName": CARD})["inputKind"] == "image_source"
 
     def enabled() -> bool:
@@ -139,7 +62,7 @@ def test_obs_shows_the_card_while_the_answer_airs_and_hides_it_after(
             ]
         )
 
-    _until(enabled, "the card to be shown while the sites answer airs", timeout=90)
+    until(enabled, "the card to be shown while the sites answer airs", timeout=90)
     path = Path(obs.request("GetInputSettings", {"inputName": CARD})["inputSettings"]["file"])
     assert path.is_file() and path.suffix == ".png"
     card = cv2.imread(str(path), cv2.IMREAD_COLOR)
@@ -158,13 +81,13 @@ def test_obs_shows_the_card_while_the_answer_airs_and_hides_it_after(
 
     # The program shows the card over the picture; the engine's picture itself carries none.
     def program_shows_card() -> np.ndarray | None:
-        image = _screenshot(obs, SCENE)
+        image = screenshot(obs, SCENE, WIDTH, HEIGHT)
         return image if _red_header(image, renderer.card_box) > 0.5 else None
 
-    program = _until(program_shows_card, "the card on OBS's program")
+    program = until(program_shows_card, "the card on OBS's program")
     cv2.imwrite(str(engine / "program-with-card.png"), program)  # to look at when it fails
-    assert _red_header(_screenshot(obs, MEDIA), renderer.card_box) < 0.05
+    assert _red_header(screenshot(obs, MEDIA, WIDTH, HEIGHT), renderer.card_box) < 0.05
 
-    _until(lambda: not enabled(), "the card to go when the answer ends", timeout=120)
+    until(lambda: not enabled(), "the card to go when the answer ends", timeout=120)
     log = (engine / "engine.log").read_text(encoding="utf-8", errors="replace")
     assert "不是真实地址" in log, "the host said the sites are samples"

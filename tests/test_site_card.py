@@ -207,3 +207,39 @@ def test_an_operator_outline_is_drawn_and_a_bad_one_named(tmp_path: Path) -> Non
     bad.write_text(json.dumps({"type": "Point", "coordinates": [113.3, 22.5]}), encoding="utf-8")
     with pytest.raises(OutlineError, match=f"{bad}: no Polygon or MultiPolygon"):
         load_outline(bad, "wgs84")
+
+
+async def test_a_site_whose_name_moderation_refuses_never_airs(tmp_path: Path) -> None:
+    """The card draws names without the line-by-line screening of speech, so the sites
+    themselves are screened once at start: a listed word or a private phone number in a name
+    keeps that site off the air; the others, and their own phone numbers, are used."""
+    from zoneinfo import ZoneInfo
+
+    from anchor import build
+    from anchor.config import DEFAULT_WORDLISTS, Config
+    from anchor.moderation import Moderator
+    from anchor.sites.dataset import load_sites, store_sites
+    from anchor.store.database import Store
+
+    sample = load_sites(ROOT / "sites" / "sample-zhongshan.csv").sites
+    clean = [s for s in sample if s.town == "石岐街道" and s.kind is SiteKind.REST]
+    # Both at the town's centre: without the screening they would be named first.
+    centre = {"lon": 113.378, "lat": 22.522}
+    bad_word = dataclasses.replace(clean[0], id="bad-1", name="石岐赌博驿站", **centre)
+    private = dataclasses.replace(clean[1], id="bad-2", name="张三13812345678驿站", **centre)
+    default = Config.default(ROOT)
+    config = default.model_copy(
+        update={"store": default.store.model_copy(update={"path": tmp_path / "anchor.db"})}
+    )
+    moderator = await Moderator.aload([ROOT / path for path in DEFAULT_WORDLISTS])
+    async with await Store.open(tmp_path / "anchor.db") as store:
+        await store_sites(store, [bad_word, private, *clean[2:]])
+        on_air = await build.sites(config, store, ZoneInfo("Asia/Shanghai"), moderator)
+    assert on_air is not None
+    reply = on_air.desk.reply("石岐街道有几个驿站")
+    assert reply is not None
+    named = {match.site.id for match in reply.matches}
+    assert named and not named & {"bad-1", "bad-2"}
+    # The sites' own numbers are published: read out, not masked.
+    phone = next(s.phone for s in clean[2:] if s.phone)
+    assert moderator.screen(f"电话：{phone}").text == f"电话：{phone}"
