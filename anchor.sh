@@ -13,7 +13,7 @@ VENV=.venv
 say() { printf 'anchor.sh: %s\n' "$*" >&2; }
 
 missing_system_packages() {
-  local missing=()
+  local missing=() command=$1
   command -v espeak-ng >/dev/null 2>&1 || missing+=(espeak-ng)
   command -v ffprobe >/dev/null 2>&1 || missing+=(ffmpeg)
   # The broker is needed by the tests and by a channel that takes questions over MQTT.
@@ -27,6 +27,14 @@ missing_system_packages() {
   if ! { [ -f /usr/share/fonts/truetype/wqy/wqy-microhei.ttc ] ||
          { command -v fc-list >/dev/null 2>&1 && [ -n "$(fc-list :lang=zh 2>/dev/null | head -n 1)" ]; }; }; then
     missing+=(fonts-wqy-microhei)
+  fi
+  # Debian's chromium: the console's tests drive it through Playwright (no browser download).
+  if [ "$command" = test ] && ! [ -x /usr/bin/chromium ]; then
+    missing+=(chromium)
+  fi
+  # nginx: the tests put the shipped TLS proxy configuration in front of the console.
+  if [ "$command" = test ] && ! [ -x /usr/sbin/nginx ]; then
+    missing+=(nginx-light)
   fi
   printf '%s\n' "${missing[@]}"
 }
@@ -56,7 +64,7 @@ find_python() {
 }
 
 setup() {
-  mapfile -t missing < <(missing_system_packages)
+  mapfile -t missing < <(missing_system_packages "$1")
   if [ "${#missing[@]}" -gt 0 ] && [ -n "${missing[0]}" ]; then
     apt_install "${missing[@]}"
   fi

@@ -230,30 +230,82 @@ class LogConfig(_Section):
 class HealthConfig(_Section):
     """The operator's signals: ``/metrics`` (Prometheus) and ``/healthz`` over HTTP.
 
-    ``listen`` is ``host:port`` (null: no HTTP server; port 0: any free port, logged). Keep it
-    on 127.0.0.1 unless a firewall guards the port: the pages need no password. A heartbeat
-    (the picture, the event loop) that stands still for ``stall_seconds`` is a stall."""
+    Both are served by the console's application on the console's address. ``listen`` gives
+    them a port of their own as well (``host:port``; port 0: any free port, logged), for a
+    Prometheus that should not reach the console. Keep it on 127.0.0.1 unless a firewall guards
+    the port: these two pages need no password. A heartbeat (the picture, the event loop) that
+    stands still for ``stall_seconds`` is a stall."""
 
-    listen: str | None = "127.0.0.1:9108"
+    listen: str | None = None
     stall_seconds: float = Field(default=5.0, ge=0.5, le=600)
 
     @field_validator("listen")
     @classmethod
     def _host_port(cls, value: str | None) -> str | None:
-        if value is None:
-            return None
-        host, sep, port = value.strip().rpartition(":")
-        if not sep or not host or not port.isdigit() or int(port) > 65535:
-            raise ValueError(f"{value!r} is not host:port (for example 127.0.0.1:9108)")
-        return f"{host}:{int(port)}"
+        return _host_port(value)
 
     @property
     def address(self) -> tuple[str, int] | None:
         """(host, port) to bind, or None when the server is off."""
-        if self.listen is None:
-            return None
-        host, _, port = self.listen.rpartition(":")
-        return host.strip("[]"), int(port)
+        return _address(self.listen)
+
+
+def _host_port(value: str | None) -> str | None:
+    if value is None:
+        return None
+    host, sep, port = value.strip().rpartition(":")
+    if not sep or not host or not port.isdigit() or int(port) > 65535:
+        raise ValueError(f"{value!r} is not host:port (for example 127.0.0.1:9108)")
+    return f"{host}:{int(port)}"
+
+
+def _address(listen: str | None) -> tuple[str, int] | None:
+    if listen is None:
+        return None
+    host, _, port = listen.rpartition(":")
+    return host.strip("[]"), int(port)
+
+
+class ConsoleConfig(_Section):
+    """The operator's console in the browser, with ``/metrics`` and ``/healthz`` beside it.
+
+    ``listen`` is ``host:port`` (null: no console; port 0: any free port, logged). It stays on
+    127.0.0.1 unless a reverse proxy with TLS stands in front (see the README); then list the
+    proxy's address in ``trusted_proxies`` so its ``X-Forwarded-*`` headers are believed and
+    cookies are marked ``Secure``. The operator's password is read from ``password_env``; when
+    that is not set, from ``password_file`` (made with a random password on first use; default:
+    ``console-password`` beside the store). A supervisor (read-only) account exists when
+    ``supervisor_password_env`` is set.
+
+    ``review``: answers wait for an operator's approval before they air (switchable in the
+    page); an answer not decided within ``review_timeout_seconds`` is not aired."""
+
+    listen: str | None = "127.0.0.1:8080"
+    password_env: str = "ANCHOR_CONSOLE_PASSWORD"
+    supervisor_password_env: str = "ANCHOR_CONSOLE_SUPERVISOR_PASSWORD"
+    password_file: ConfigPath | None = None
+    session_idle_minutes: float = Field(default=30.0, gt=0, le=24 * 60)
+    session_max_hours: float = Field(default=12.0, gt=0, le=24 * 7)
+    trusted_proxies: tuple[str, ...] = ()
+    review: bool = False
+    review_timeout_seconds: float = Field(default=300.0, ge=10, le=24 * 3600)
+    preview_fps: float = Field(default=1.0, gt=0, le=5)
+    standby: tuple[str, ...] = ("直播稍作休息，马上回来。", "欢迎继续关注，节目稍后继续。")
+    max_upload_kb: int = Field(default=512, ge=16, le=8192)
+
+    @field_validator("listen")
+    @classmethod
+    def _host_port(cls, value: str | None) -> str | None:
+        return _host_port(value)
+
+    @field_validator("password_file")
+    @classmethod
+    def _resolve_path(cls, value: Path | None, info: ValidationInfo) -> Path | None:
+        return None if value is None else _resolve(value, info)
+
+    @property
+    def address(self) -> tuple[str, int] | None:
+        return _address(self.listen)
 
 
 class MqttTlsConfig(_Section):
@@ -505,6 +557,7 @@ class Config(_Section):
     idle: IdleConfig = Field(default_factory=IdleConfig)
     log: LogConfig = Field(default_factory=LogConfig)
     health: HealthConfig = Field(default_factory=HealthConfig)
+    console: ConsoleConfig = Field(default_factory=ConsoleConfig)
     mqtt: MqttConfig = Field(default_factory=MqttConfig)
     questions: QuestionsConfig = Field(default_factory=QuestionsConfig)
     moderation: ModerationConfig = Field(default_factory=ModerationConfig)

@@ -29,6 +29,9 @@ from anchor.answers.retrieval import RetrieverFactory
 from anchor.avatar.pack import AvatarError
 from anchor.avatar.renderer import AvatarRenderer
 from anchor.config import Config, ConfigError
+from anchor.console.launch import ConsoleService
+from anchor.console.onair import OnAirBoard
+from anchor.console.parts import BlockList, ConsoleParts
 from anchor.feed import EventFeed
 from anchor.links.mqtt import MqttLink
 from anchor.links.outbox import Outbox
@@ -43,6 +46,7 @@ from anchor.ops.telemetry import ChannelTelemetry, Watched
 from anchor.questions.console import read_console
 from anchor.questions.desk import QuestionDesk
 from anchor.questions.reception import Reception
+from anchor.questions.review import ReviewDesk
 from anchor.show.airlog import AirLog
 from anchor.show.bookmark import ShowBookmark
 from anchor.show.control import Control
@@ -96,6 +100,7 @@ class Channel:
         self.voice: VoiceChain | None = None  # the voice chain, for its health counters
         self.speech_cache: SynthesisCache | None = None
         self.knowledge: LiveKnowledge | None = None  # reloaded when its file changes
+        self.console: ConsoleService | None = None  # the operator's pages, once started
 
     @property
     def feed(self) -> EventFeed:
@@ -184,6 +189,7 @@ class Channel:
             now=self._wall_now,
             idle_interval=config.idle.interval_seconds,
             publish=feed.publish,
+            standby=config.console.standby,
         )
         desk = QuestionDesk(
             max_pending=config.questions.max_pending,
@@ -193,6 +199,12 @@ class Channel:
             near_duplicate=NEAR_DUPLICATE,
         )
         screen = OnAirScreen(moderator)
+        review = ReviewDesk(
+            screen=screen,
+            publish=feed.publish,
+            enabled=config.console.review,
+            timeout_s=config.console.review_timeout_seconds,
+        )
         rundown = Rundown(
             director,
             desk,
@@ -202,7 +214,9 @@ class Channel:
             screen=screen,
             publish=feed.publish,
             expired_apology=EXPIRED_APOLOGY if config.questions.expired == "apologize" else None,
+            review=review,
         )
+        blocked = BlockList(store)
         reception = Reception(
             config.questions,
             store=store,
@@ -211,21 +225,45 @@ class Channel:
             nudge=rundown.nudge,
             publish=feed.publish,
             keep_raw_text=config.store.keep_raw_text,
+            blocked=blocked,
         )
+        library = ScheduleLibrary(config.schedule_library)
         control = Control(
             director,
             rundown,
             screen=screen,
             publish=feed.publish,
-            library=ScheduleLibrary(config.schedule_library),
+            library=library,
             audit=store,
             obs=self._obs,
         )
         self._playout = playout
         if self._stop_requested:
             playout.request_stop()
+        board = OnAirBoard()
+        console = self.console = ConsoleService(
+            ConsoleParts(
+                config=config,
+                control=control,
+                director=director,
+                review=review,
+                reception=reception,
+                desk=desk,
+                store=store,
+                knowledge=self.knowledge,
+                answerer=answerer,
+                screen=screen,
+                telemetry=self.telemetry,
+                playout=playout,
+                lines=lines,
+                library=library,
+                blocked=blocked,
+                board=board,
+            )
+        )
         bookmark = ShowBookmark(store, director)
         self._subscribe(AirLog(store, publish=feed.publish), bookmark)
+        feed.subscribe("console", board.handle, OnAirBoard.KINDS)
         await bookmark.restore()
         resumed = await reception.try_resume(config.questions.max_pending)
         for text in options.questions:
@@ -266,9 +304,11 @@ class Channel:
             )
         )
         await self.telemetry.start()
+        await console.start()
         try:
             await self._supervise(playout, background)
         finally:
+            await console.aclose()
             await self.telemetry.aclose()
             if self._obs is not None:
                 await self._obs.aclose()

@@ -66,6 +66,21 @@ class QuestionExpired:
 
 
 @dataclass(frozen=True, slots=True)
+class QuestionReviewed:
+    """An operator decided on a drafted answer (review mode), or nobody did in time.
+
+    `verdict` is approved, rejected or expired; an approved answer airs next and is then
+    recorded like any other, a rejected or expired one never airs. `reason` is the operator's
+    (masked) or "review timed out"; `by` names the operator, empty for a time-out."""
+
+    question_id: str
+    ids: tuple[str, ...]  # it and the questions merged into it
+    verdict: str
+    reason: str
+    by: str
+
+
+@dataclass(frozen=True, slots=True)
 class AnswerStarted:
     """The host is about to read a question out and answer it."""
 
@@ -127,6 +142,7 @@ Event = (
     | QuestionMerged
     | QuestionRejected
     | QuestionExpired
+    | QuestionReviewed
     | AnswerStarted
     | AnswerQueued
     | AnswerAired

@@ -22,6 +22,8 @@ def write_config(
     schedule: Path | None = None,
     avatars_dir: Path | None = None,
     safe_area: str = "none",
+    console: str = "{listen: '127.0.0.1:0'}",
+    knowledge: Path | None = None,
     extra: str = "",
 ) -> Path:
     config = tmp_path / "config.yaml"
@@ -29,11 +31,12 @@ def write_config(
         f"schedule: {schedule or ROOT / 'schedules' / 'union-demo.yaml'}\n"
         f"avatars_dir: {avatars_dir or ROOT / 'avatars'}\n"
         f"voices_dir: {ROOT / 'voices'}\n"
-        f"knowledge: {{path: {ROOT / 'knowledge' / 'union-faq.yaml'}, "
+        f"knowledge: {{path: {knowledge or ROOT / 'knowledge' / 'union-faq.yaml'}, "
         f"vector_cache_dir: {KB_VECTORS}}}\n"
         f"sites: {{path: {ROOT / 'sites' / 'sample-zhongshan.csv'}}}\n"
         f"moderation: {{wordlists: [{', '.join(str(ROOT / p) for p in DEFAULT_WORDLISTS)}]}}\n"
         f"store: {{path: {tmp_path / 'anchor.db'}}}\n"
+        f"console: {console}\n"
         f"video: {{width: {width}, height: {height}, fps: 30, safe_area: {safe_area}}}\n" + extra,
         encoding="utf-8",
     )

@@ -13,9 +13,10 @@ import pytest
 from configs import write_config
 
 from anchor.config import load_config
+from anchor.console.app import signals_app
+from anchor.console.server import WebServer
 from anchor.daemon import Channel, RunOptions
 from anchor.media.output import OutputTarget
-from anchor.ops.health import HealthServer
 from anchor.ops.logs import setup_logging
 from anchor.ops.metrics import Registry
 from anchor.ops.watchdog import LoopHeartbeat, Watchdog
@@ -55,11 +56,9 @@ async def test_a_running_channel_serves_metrics_and_health(tmp_path: Path) -> No
     channel = Channel(config, load_schedule(config.schedule), options)
     show = asyncio.create_task(channel.run())
     try:
-        await _until(
-            lambda: _true(channel.telemetry.server is not None or show.done()), "server up"
-        )
+        await _until(lambda: _true(_signals(channel) is not None or show.done()), "server up")
         assert not show.done(), show.exception()
-        base = f"http://127.0.0.1:{channel.telemetry.server.port}"
+        base = f"http://127.0.0.1:{_signals(channel).port}"
         async with httpx.AsyncClient(base_url=base, timeout=10) as client:
 
             async def scrape() -> dict[str, float]:
@@ -110,15 +109,19 @@ async def _true(value: bool) -> bool:
     return value
 
 
+def _signals(channel: Channel) -> WebServer | None:
+    """The signals' own server (health.listen), once the channel has started it."""
+    return None if channel.console is None else channel.console.signals
+
+
 async def test_bad_requests_get_errors_and_the_server_keeps_serving() -> None:
     registry = Registry()
     registry.counter("anchor_things_total", "Things.").inc(3)
-    server = HealthServer(
-        "127.0.0.1", 0, metrics=registry.exposition, health=lambda: {"status": "stalled"}
-    )
+    app = signals_app(registry.exposition, lambda: {"status": "stalled"})
+    server = WebServer(app, "127.0.0.1", 0)
     await server.start()
     try:
-        for raw in (b"NONSENSE\r\n\r\n", b"GET /" + b"x" * 20000 + b" HTTP/1.1\r\n\r\n"):
+        for raw in (b"NONSENSE\r\n\r\n", b"GET /" + b"x" * 40000 + b" HTTP/1.1\r\n\r\n"):
             reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
             writer.write(raw)
             await writer.drain()

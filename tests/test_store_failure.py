@@ -41,10 +41,11 @@ def _free_port() -> int:
 def _fill(folder: Path) -> Path:
     """Write until the file system refuses (ENOSPC); the file that holds the space."""
     filler = folder / "filler"
-    with filler.open("wb") as out, contextlib.suppress(OSError):
+    # Unbuffered: a buffered file would write its leftover bytes again on close, outside the
+    # suppress, and fail or not depending on the exact free space.
+    with filler.open("wb", buffering=0) as out, contextlib.suppress(OSError):
         while True:
             out.write(b"\0" * 65536)
-            out.flush()
     return filler
 
 

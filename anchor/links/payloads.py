@@ -49,6 +49,7 @@ from anchor.events import (
     QuestionExpired,
     QuestionMerged,
     QuestionRejected,
+    QuestionReviewed,
     ScheduleLoaded,
     ScheduleRefused,
     SegmentStarted,
@@ -63,6 +64,7 @@ WIRE_EVENTS: tuple[type, ...] = (
     QuestionMerged,
     QuestionRejected,
     QuestionExpired,
+    QuestionReviewed,
     AnswerAired,
     ControlApplied,
     ControlRefused,
@@ -76,7 +78,7 @@ MAX_SAY_CHARS = 300  # an operator's inserted line: a few sentences, never a spe
 MAX_OPERATOR_CHARS = 64
 MAX_SCHEDULE_NAME_CHARS = 128
 CONTROL_COMMANDS = (
-    "say", "load_schedule", "skip", "pause", "resume",
+    "say", "load_schedule", "skip", "pause", "resume", "hold", "release",
     "start_streaming", "stop_streaming", "start_recording", "stop_recording",
 )  # fmt: skip
 
@@ -357,6 +359,13 @@ def _event_body(event: Event) -> dict[str, Any] | None:
             }
         case QuestionExpired():
             return {"type": "expired", "question_id": event.question_id}
+        case QuestionReviewed():  # the operator's name stays in the store's records
+            return {
+                "type": "reviewed",
+                "question_id": event.question_id,
+                "verdict": event.verdict,
+                "reason": event.reason,
+            }
         case ControlApplied(text=None):
             return {"type": "control", "cmd": event.cmd}
         case ControlApplied():

@@ -28,6 +28,10 @@ class LineQueue:
     def __len__(self) -> int:
         return len(self._lines)
 
+    def peek(self, count: int) -> list[SpokenLine]:
+        """The next `count` lines, in airing order, left in the queue (for the console)."""
+        return list(self._lines)[:count]
+
     def head_priority(self) -> Priority | None:
         return self._lines[0].line.priority if self._lines else None
 

@@ -127,6 +127,11 @@ class Playout:
         return self._frame
 
     @property
+    def picture(self) -> np.ndarray | None:
+        """The last rendered picture (yuv420p), for a preview; None before the first."""
+        return self._picture
+
+    @property
     def stream_seconds(self) -> float:
         return self._clock.frame_time(self._frame)
 

@@ -314,6 +314,43 @@ def _sites(config) -> Finding:
     return Finding("sites", True, f"{len(sites)} sites from {where}")
 
 
+def _console(config) -> Finding:
+    """Where the console will listen, whether the port is free, and where its password is."""
+    from pathlib import Path
+
+    settings = config.console
+    if settings.address is None:
+        return Finding("console", True, "off (console.listen: null)")
+    host, port = settings.address
+    url = f"http://{host}:{port}/"
+    password_file = settings.password_file or Path(config.store.path).parent / "console-password"
+    if os.environ.get(settings.password_env):
+        password = f"password from ${settings.password_env}"
+    elif password_file.is_file():
+        password = f"password in {password_file}"
+    else:
+        password = f"a password is written to {password_file} at the first run"
+    if host not in ("127.0.0.1", "::1", "localhost"):
+        return Finding(
+            "console",
+            False,
+            f"{url} listens beyond this machine; {password}",
+            "keep console.listen on 127.0.0.1 and put a TLS proxy in front (README)",
+            warning=True,
+        )
+    try:
+        with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+            probe.bind((host, port))
+    except OSError:
+        return Finding(
+            "console",
+            False,
+            f"{url}: the port is taken (another channel, or another program)",
+            "give this channel its own console.listen port",
+        )
+    return Finding("console", True, f"{url} ({password})")
+
+
 def run_doctor(config=None) -> int:
     findings = [check() for check in CHECKS]
     if config is not None:
@@ -324,6 +361,7 @@ def run_doctor(config=None) -> int:
         findings.append(_llm(config))
         findings.append(_retrieval(config))
         findings.append(_sites(config))
+        findings.append(_console(config))
     for finding in findings:
         mark = "ok " if finding.ok else ("WARNING" if finding.warning else "MISSING")
         line = f"[{mark:7}] {finding.name}: {finding.detail}"

@@ -1,25 +1,42 @@
-"""Numbers an operator's Prometheus scrapes: a tiny registry and its text exposition (0.0.4).
+"""Numbers an operator's Prometheus scrapes: a tiny registry, written out by `prometheus_client`.
 
 The channel owns one `Registry`; nothing here is global, so two channels in one process (or
-one test after another) never share a count. Most figures already live somewhere (the
-playout's frame counters, the store's question table, OBS's stats), so the registry mostly
-mirrors them: collectors registered with `Registry.collect_with` copy the current values in
-just before each scrape. Only figures nobody else keeps (answer latency) are observed here.
+one test after another) never share a count. Each `Registry` therefore has its own
+`prometheus_client.CollectorRegistry`, never the library's process-wide default one. Most
+figures already live somewhere (the playout's frame counters, the store's question table, OBS's
+stats), so the registry mostly mirrors them: collectors registered with `Registry.collect_with`
+copy the current values in just before each scrape. Only figures nobody else keeps (answer
+latency) are observed here.
 
 Counters mirrored from a component are set to that component's running total: they only go
 up while the process lives, which is all Prometheus asks of a counter (a restart resets it,
-and `rate()` handles that).
+and `rate()` handles that). The library's own metric classes can only be incremented, and
+they fix a family's label names up front; our labels are free-form keyword labels. So the
+values live in the small holders below, and one custom collector hands them to the library
+as metric families at each scrape; the library only writes the text.
 """
 
 from __future__ import annotations
 
 import inspect
-import math
 import re
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from typing import TypeVar
 
-CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+from prometheus_client import CollectorRegistry
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+    Sample,
+    SummaryMetricFamily,
+)
+from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4, generate_latest
+
+# What `generate_latest` writes. Not the library's CONTENT_TYPE_LATEST: since 0.22 that names
+# the 1.0.0 text format, which the library only serves with an `escaping=` parameter.
+CONTENT_TYPE = CONTENT_TYPE_PLAIN_0_0_4
 LATENCY_BUCKETS = (0.5, 1.0, 2.0, 5.0, 10.0, 20.0, 30.0, 60.0, 120.0, 300.0, 600.0)
 
 _NAME = re.compile(r"^[a-zA-Z_:][a-zA-Z0-9_:]*$")
@@ -32,47 +49,36 @@ def _key(labels: dict[str, object]) -> _Labels:
     return tuple(sorted((name, str(value)) for name, value in labels.items()))
 
 
-def _number(value: float) -> str:
-    if math.isnan(value):
-        return "NaN"
-    if math.isinf(value):
-        return "+Inf" if value > 0 else "-Inf"
+def _bound(value: float) -> str:
+    """A bucket's `le` as it has always been written (`1`, `0.5`), so dashboards keep matching."""
     if float(value).is_integer() and abs(value) < 1e15:
         return str(int(value))
     return repr(float(value))
 
 
-def _escape(value: str) -> str:
-    return value.replace("\\", r"\\").replace("\n", r"\n").replace('"', r"\"")
-
-
-def _sample(name: str, labels: _Labels, value: float) -> str:
-    if not labels:
-        return f"{name} {_number(value)}"
-    inner = ",".join(f'{key}="{_escape(val)}"' for key, val in labels)
-    return f"{name}{{{inner}}} {_number(value)}"
+def _add_samples(family: Metric, name: str, values: dict[_Labels, float]) -> Metric:
+    """Add one sample per label set. The families' `add_metric` takes one fixed list of label
+    names per family, but a family here may label its samples differently, so each sample
+    carries its own labels."""
+    for labels, value in sorted(values.items()):
+        family.samples.append(Sample(name, dict(labels), value))
+    return family
 
 
 class _Family:
-    kind = "untyped"
-
     def __init__(self, name: str, help_text: str) -> None:
         if not _NAME.fullmatch(name):
             raise ValueError(f"{name!r} is not a valid metric name")
         self.name = name
         self.help = help_text
 
-    def header(self) -> list[str]:
-        return [f"# HELP {self.name} {self.help}", f"# TYPE {self.name} {self.kind}"]
-
-    def samples(self) -> Iterable[str]:
+    def family(self) -> Metric:
+        """This family's current values, as the library's metric family."""
         raise NotImplementedError
 
 
 class Gauge(_Family):
     """A value that goes up and down (queue depth, connected 0/1, lateness)."""
-
-    kind = "gauge"
 
     def __init__(self, name: str, help_text: str) -> None:
         super().__init__(name, help_text)
@@ -84,15 +90,18 @@ class Gauge(_Family):
     def value(self, **labels: object) -> float | None:
         return self._values.get(_key(labels))
 
-    def samples(self) -> Iterable[str]:
-        for labels, value in sorted(self._values.items()):
-            yield _sample(self.name, labels, value)
+    def family(self) -> Metric:
+        return _add_samples(GaugeMetricFamily(self.name, self.help), self.name, self._values)
 
 
 class Counter(Gauge):
     """A running total. `inc` counts here; `set` mirrors a total kept by another component."""
 
-    kind = "counter"
+    def __init__(self, name: str, help_text: str) -> None:
+        # The library writes a counter's samples as `<family>_total`: any other name would change.
+        if not name.endswith("_total"):
+            raise ValueError(f"counter {name!r} must end in _total")
+        super().__init__(name, help_text)
 
     def inc(self, amount: float = 1.0, **labels: object) -> None:
         if amount < 0:
@@ -100,11 +109,13 @@ class Counter(Gauge):
         key = _key(labels)
         self._values[key] = self._values.get(key, 0.0) + amount
 
+    def family(self) -> Metric:
+        # The family is named without `_total` (the library strips it); samples keep it.
+        return _add_samples(CounterMetricFamily(self.name, self.help), self.name, self._values)
+
 
 class Summary(_Family):
     """Sum and count of observations (seconds spent rendering, encoding), no quantiles."""
-
-    kind = "summary"
 
     def __init__(self, name: str, help_text: str) -> None:
         super().__init__(name, help_text)
@@ -114,15 +125,12 @@ class Summary(_Family):
     def set(self, total: float, count: int) -> None:
         self.sum, self.count = float(total), int(count)
 
-    def samples(self) -> Iterable[str]:
-        yield _sample(f"{self.name}_sum", (), self.sum)
-        yield _sample(f"{self.name}_count", (), self.count)
+    def family(self) -> Metric:
+        return SummaryMetricFamily(self.name, self.help, count_value=self.count, sum_value=self.sum)
 
 
 class Histogram(_Family):
     """Observations counted into cumulative buckets (answer latency)."""
-
-    kind = "histogram"
 
     def __init__(self, name: str, help_text: str, buckets: Sequence[float]) -> None:
         super().__init__(name, help_text)
@@ -138,12 +146,23 @@ class Histogram(_Family):
         self.sum += value
         self.count += 1
 
-    def samples(self) -> Iterable[str]:
-        for bound, count in zip(self.buckets, self._counts, strict=True):
-            yield _sample(f"{self.name}_bucket", (("le", _number(bound)),), count)
-        yield _sample(f"{self.name}_bucket", (("le", "+Inf"),), self.count)
-        yield _sample(f"{self.name}_sum", (), self.sum)
-        yield _sample(f"{self.name}_count", (), self.count)
+    def family(self) -> Metric:
+        cumulative: list[tuple[str, float]] = [
+            (_bound(bound), count) for bound, count in zip(self.buckets, self._counts, strict=True)
+        ]
+        cumulative.append(("+Inf", self.count))
+        return HistogramMetricFamily(self.name, self.help, buckets=cumulative, sum_value=self.sum)
+
+
+class _Families:
+    """The one collector a `Registry` gives the library: its families, in declared order."""
+
+    def __init__(self, families: dict[str, _Family]) -> None:
+        self._families = families
+
+    def collect(self) -> Iterator[Metric]:
+        for family in self._families.values():
+            yield family.family()
 
 
 class Registry:
@@ -152,6 +171,8 @@ class Registry:
     def __init__(self) -> None:
         self._families: dict[str, _Family] = {}
         self._collectors: list[Collector] = []
+        self._exposed = CollectorRegistry(auto_describe=False)
+        self._exposed.register(_Families(self._families))
 
     def counter(self, name: str, help_text: str) -> Counter:
         return self._add(Counter(name, help_text))
@@ -180,11 +201,7 @@ class Registry:
         return self.render()
 
     def render(self) -> str:
-        lines: list[str] = []
-        for family in self._families.values():
-            lines.extend(family.header())
-            lines.extend(family.samples())
-        return "\n".join(lines) + "\n"
+        return generate_latest(self._exposed).decode("utf-8")
 
     def _add(self, family: _F) -> _F:
         if family.name in self._families:

@@ -6,7 +6,9 @@ the line queue's depth, OBS's and the broker's state) and asks the store for que
 which runs on the store's own thread, never blocking the loop. Telemetry subscribes to the
 event feed: answer latency (question received → its answer on air) is observed as answers air.
 `/healthz` and the status topic share one verdict built from the watchdog and the peers'
-connection state.
+connection state: 200 while on air (``ok``, or ``degraded`` when a peer such as OBS or the
+broker is away), 503 when ``stalled`` (the picture or the event loop stopped), so a probe can
+act on the status code alone. The console's web application serves both pages.
 """
 
 from __future__ import annotations
@@ -24,7 +26,6 @@ from anchor.links.mqtt import MqttLink
 from anchor.links.payloads import status_payload
 from anchor.media.linequeue import LineQueue
 from anchor.media.playout import Playout
-from anchor.ops.health import HealthServer, health_status
 from anchor.ops.metrics import Registry
 from anchor.ops.watchdog import LoopHeartbeat, Watchdog
 from anchor.questions.desk import QuestionDesk
@@ -82,7 +83,6 @@ class ChannelTelemetry:
         self.registry = Registry()
         self.watchdog = Watchdog(config.stall_seconds)
         self.heartbeat = LoopHeartbeat()
-        self.server: HealthServer | None = None
         self._parts = Watched()
         self._received: dict[str, float] = {}
         self._declare()
@@ -139,26 +139,11 @@ class ChannelTelemetry:
         self.watchdog.watch("loop", lambda: self.heartbeat.beats, what="event loop")
 
     async def start(self) -> None:
-        """Start the watchdog thread and, when configured, the HTTP server.
-
-        A port already taken is logged and the show goes on: the signals are for the
-        operator, and losing them must not take the channel off air."""
+        """Start the watchdog thread (the console's web server serves the pages)."""
         self.watchdog.start()
-        address = self._config.address
-        if address is None:
-            return
-        server = HealthServer(*address, metrics=self.registry.exposition, health=self.health)
-        try:
-            await server.start()
-        except OSError as exc:
-            log.warning("health server not started on %s: %s", self._config.listen, exc)
-            return
-        self.server = server
 
     async def aclose(self) -> None:
         self.watchdog.stop()
-        if self.server is not None:
-            await self.server.aclose()
 
     async def handle(self, event: Event) -> None:
         """Remember when each question arrived, and time its answer when it airs."""
@@ -299,6 +284,15 @@ class ChannelTelemetry:
         if parts.speech_cache is not None:
             self._voice.set(parts.speech_cache.hits, event="cache_hit")
             self._voice.set(parts.speech_cache.misses, event="cache_miss")
+
+
+def health_status(checks: dict[str, str]) -> str:
+    """The overall verdict from per-part checks (each ok, degraded, stalled or off)."""
+    if "stalled" in checks.values():
+        return "stalled"
+    if "degraded" in checks.values():
+        return "degraded"
+    return "ok"
 
 
 def _watched(state: dict[str, Any] | None) -> str:

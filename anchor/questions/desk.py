@@ -71,3 +71,37 @@ class QuestionDesk:
         if not self._waiting:
             self.arrived.clear()
         return chosen, expired
+
+    def put_back(self, waiting: WaitingQuestion) -> None:
+        """A question taken but not answered after all (an emergency hold cut in): next again.
+        It may take the desk one over its bound for a moment; it was counted in before."""
+        self._waiting.insert(0, waiting)
+        self.arrived.set()
+
+    def drop_user(self, user: str) -> int:
+        """Remove every waiting question from a viewer who has been blocked; how many.
+
+        `user` is the name as the desk holds it, masked (as reception stored it)."""
+        return len(self.take_user(user))
+
+    def take_user(self, user: str) -> list[Question]:
+        """Remove and return every waiting question from `user` (masked), merged ones included,
+        so the caller can record them. A question others asked too stays for them: the first
+        of the others leads it from then on."""
+        taken: list[Question] = []
+        kept: list[WaitingQuestion] = []
+        for waiting in self._waiting:
+            others = [q for q in waiting.merged if q.user != user]
+            taken.extend(q for q in waiting.merged if q.user == user)
+            if waiting.question.user != user:
+                waiting.merged = others
+                kept.append(waiting)
+                continue
+            taken.append(waiting.question)
+            if others:
+                lead, *rest = others
+                kept.append(WaitingQuestion(lead, lead.text, rest, waiting.uncounted))
+        self._waiting = kept
+        if not self._waiting:
+            self.arrived.clear()
+        return taken

@@ -1,11 +1,12 @@
 """Where every viewer question comes in, whatever carried it (MQTT, the console, the CLI).
 
-In order: the payload is parsed (bad ones are refused with a reason), the viewer's rate is
-checked, the text is moderated (sensitive words refuse it unless the context rule lets them
-through, which is logged; personal data is masked), and the question is written to the
-store. Only then does this return, so the MQTT message is acknowledged after the question is
-safe on disk. Finally the desk queues it, or merges it into a waiting near-duplicate, and the
-rundown is nudged so the answer cuts in at the next sentence.
+In order: the payload is parsed (bad ones are refused with a reason), a viewer an operator
+blocked is refused (reason `blocked`), the viewer's rate is checked, the text is moderated
+(sensitive words refuse it unless the context rule lets them through, which is logged;
+personal data is masked), and the question is written to the store. Only then does this
+return, so the MQTT message is acknowledged after the question is safe on disk. Finally the
+desk queues it, or merges it into a waiting near-duplicate, and the rundown is nudged so the
+answer cuts in at the next sentence.
 Every refusal is logged, recorded and published as an event, with its reason.
 
 Personal data is masked at the door, before the rate limit, the log or the store see the
@@ -38,6 +39,7 @@ from anchor.store import Store, StoreError
 log = logging.getLogger(__name__)
 
 RESUME_RETRY_S = 5.0
+BLOCKED_REASON = "blocked: the viewer is blocked by an operator"
 
 
 def local_question(text: str, platform: str) -> Question:
@@ -63,8 +65,12 @@ class Reception:
         publish: Callable[[Event], None],
         wall_clock: Callable[[], float] = time.time,
         keep_raw_text: bool = False,
+        blocked: Callable[[str, str], bool] | None = None,
     ) -> None:
+        """``blocked(user, platform)`` says whether an operator blocked the viewer; it is
+        asked with the names as they are stored (masked; platform "" when none was given)."""
         self._config = config
+        self._blocked = blocked
         self._keep_raw_text = keep_raw_text
         self._store = store
         self._moderator = moderator
@@ -96,6 +102,8 @@ class Reception:
         """A parsed question: mask, moderate, store, queue. Returns what became of it."""
         viewer, original = question.user, question.text
         question = _masked(question)
+        if self._is_blocked(question):
+            return await self._refuse(question, original, "blocked", BLOCKED_REASON)
         # Viewers are told apart by the name as sent; the limiter keeps it in memory only.
         if not self._limiter.allow(viewer, question.received_at):
             reason = (
@@ -154,6 +162,11 @@ class Reception:
                     received_at=stored.received_at,
                 )
             )
+            if self._is_blocked(question):  # blocked while it waited for the restart
+                await self._store.set_status(question.id, "rejected", BLOCKED_REASON)
+                self._reject_event(question, "blocked", BLOCKED_REASON)
+                self._count("rejected")
+                continue
             await self.admit(question, stored.masked_text)
         if pending:
             log.info(
@@ -205,6 +218,9 @@ class Reception:
         self._reject_event(question, code, reason)
         self._count("rejected")
         return "rejected"
+
+    def _is_blocked(self, question: Question) -> bool:
+        return self._blocked is not None and self._blocked(question.user, question.platform or "")
 
     def _record(self, question: Question, original: str) -> Question:
         """The masked question as the store keeps it: with its original text if so configured."""

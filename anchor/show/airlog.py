@@ -4,7 +4,9 @@ An event-feed subscriber. Each aired sentence becomes an as-run row and a log li
 question moves through the store as it goes on air: `answering` when the host starts on it,
 then answered (or fallback) when the last sentence of its answer starts airing; only then is
 `AnswerAired` published, for the answers topic and telemetry. A question that waited too long
-is recorded as expired. Because the feed drains before the engine stops, an answer that aired
+is recorded as expired. A drafted answer an operator rejected (review mode) leaves its
+questions `rejected` with the operator's reason; one nobody reviewed in time leaves them
+`expired`. Because the feed drains before the engine stops, an answer that aired
 just before a stop is recorded as aired and is not answered again after the restart.
 """
 
@@ -22,6 +24,7 @@ from anchor.events import (
     Event,
     LineAired,
     QuestionExpired,
+    QuestionReviewed,
 )
 from anchor.messages import Answer, Line, WaitingQuestion
 from anchor.store import Store, StoreError
@@ -42,7 +45,13 @@ class _OpenAnswer:
 
 
 class AirLog:
-    KINDS: tuple[type, ...] = (LineAired, AnswerStarted, AnswerQueued, QuestionExpired)
+    KINDS: tuple[type, ...] = (
+        LineAired,
+        AnswerStarted,
+        AnswerQueued,
+        QuestionExpired,
+        QuestionReviewed,
+    )
 
     def __init__(
         self,
@@ -74,6 +83,19 @@ class AirLog:
         elif isinstance(event, QuestionExpired):
             for question_id in event.ids:
                 await self._store.set_status(question_id, "expired", EXPIRED_REASON)
+        elif isinstance(event, QuestionReviewed):
+            await self._reviewed(event)
+
+    async def _reviewed(self, event: QuestionReviewed) -> None:
+        """An approved draft is recorded when it airs, like any answer; the others now."""
+        if event.verdict == "rejected":
+            status, reason = "rejected", f"operator: {event.reason or 'rejected'}"
+        elif event.verdict == "expired":
+            status, reason = "expired", event.reason
+        else:
+            return
+        for question_id in event.ids:
+            await self._store.set_status(question_id, status, reason)
 
     async def _answering(self, waiting: WaitingQuestion) -> None:
         if len(self._open) >= MAX_OPEN_ANSWERS:

@@ -1,4 +1,8 @@
-"""Operator commands: say a line now, load a schedule, skip, pause, resume, OBS outputs.
+"""Operator commands: say a line now, load a schedule, skip, pause, resume, hold, release, OBS.
+
+`hold` is the emergency stop for what the host says: everything queued and not yet on air is
+dropped, only the standby loop airs (and an operator's `say`), questions wait at the desk and
+approved answers wait for the release; `release` carries the schedule on where it was.
 
 Only operators reach this (the broker's ACL lets no one else publish on the control topic),
 and still every command is treated as input from outside. Payloads are parsed and queued at
@@ -90,6 +94,11 @@ class Control:
             MAX_WAITING_COMMANDS
         )
 
+    @property
+    def held(self) -> bool:
+        """On emergency hold (see `hold`), for the console to show."""
+        return self._director.held
+
     async def take_payload(self, payload: bytes) -> None:
         """A control message from the broker: parsed and queued, never waited on."""
         try:
@@ -135,6 +144,12 @@ class Control:
             self._rundown.drop_scheduled()
         elif cmd == "resume":
             self._director.resume()
+        elif cmd == "hold":
+            self._director.hold()
+            self._rundown.cut_to_standby()
+        elif cmd == "release":
+            self._director.release()
+            self._rundown.nudge()  # questions and approved answers waiting go first
         elif cmd in OBS_COMMANDS:
             return await self._obs_command(cmd)
         self._publish(ControlApplied(cmd))

@@ -10,6 +10,10 @@ Order of a day: the show opens with the first segment, then loops the segments, 
 line between segments; at each timetable time the named segment starts (at the next sentence)
 and the loop carries on after it. A schedule with no segments is all idle lines.
 
+An emergency hold (`hold`) airs only the standby loop, one line in turn with a pause after each,
+until `release`; an operator's line still goes first. The schedule stands still meanwhile and
+carries on where it was.
+
 Each scheduled sentence knows its place (segment, sentence index), so the engine can note the
 place as the sentence airs and, after a restart with the same schedule, `resume_at` it instead
 of starting the show from the top.
@@ -20,7 +24,7 @@ from __future__ import annotations
 import logging
 import random
 from collections import OrderedDict, deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 
 from anchor.events import Event, SegmentStarted
@@ -31,6 +35,8 @@ from anchor.speech.text import split_sentences
 log = logging.getLogger(__name__)
 
 MAX_PLACED_LINES = 256  # sentences handed out whose place can still be looked up
+DEFAULT_STANDBY = ("直播稍作休息，马上回来。",)
+STANDBY_PAUSE_S = 4.0  # between standby lines: a loop viewers recognise, not a silent stream
 
 
 class Director:
@@ -42,8 +48,14 @@ class Director:
         idle_interval: float,
         seed: int | None = None,
         publish: Callable[[Event], None] | None = None,
+        standby: Sequence[str] = DEFAULT_STANDBY,
     ) -> None:
         self._now = now
+        # What airs during an emergency hold. Not the schedule's idle lines: they invite
+        # questions, and none is answered until the release.
+        self._standby = tuple(text for text in standby if text.strip()) or DEFAULT_STANDBY
+        self._standby_turn = 0
+        self._held = False
         self._idle_interval = idle_interval
         self._rng = random.Random(seed)
         self._publish = publish
@@ -71,6 +83,19 @@ class Director:
     @property
     def paused(self) -> bool:
         return self._paused
+
+    @property
+    def held(self) -> bool:
+        """On emergency hold: only the standby loop (and operators' lines) air."""
+        return self._held
+
+    @property
+    def standby(self) -> tuple[str, ...]:
+        return self._standby
+
+    def is_standby(self, line: Line) -> bool:
+        """A line of the standby loop (the only kind besides an operator's that airs on hold)."""
+        return line.priority is Priority.IDLE and (not line.text or line.text in self._standby)
 
     @property
     def has_inserts(self) -> bool:
@@ -133,6 +158,15 @@ class Director:
         self._paused = False
         log.info("schedule resumed")
 
+    def hold(self) -> None:
+        """Emergency hold: the standby loop from the next line; the schedule waits where it is."""
+        self._held = True
+        log.warning("emergency hold: standby loop on air")
+
+    def release(self) -> None:
+        self._held = False
+        log.info("emergency hold released")
+
     def skip(self) -> None:
         """Leave the current segment now; the next one starts at the next sentence."""
         index = self._segment_index
@@ -144,6 +178,8 @@ class Director:
         """The next sentence to speak. Always returns something: silence is a line too."""
         if self._inserts:
             return self._inserts.popleft()
+        if self._held:
+            return self._standby_line()
         if self._paused:
             return self._idle_line(pause=self._idle_interval)
         self._follow_timetable()
@@ -221,6 +257,11 @@ class Director:
             self._idle_order = list(self._schedule.idle)
             self._rng.shuffle(self._idle_order)
         return Line(self._idle_order.pop(), Priority.IDLE, pause_after=pause)
+
+    def _standby_line(self) -> Line:
+        text = self._standby[self._standby_turn % len(self._standby)]
+        self._standby_turn += 1
+        return Line(text, Priority.IDLE, pause_after=STANDBY_PAUSE_S)
 
     def _follow_timetable(self) -> None:
         """Start the segment whose daily time has passed since the last look, if any."""

@@ -298,6 +298,7 @@ def _write_config(
         " preset: ultrafast}",
         "audio: {bitrate_kbps: 48}",
         "log: {level: WARNING}",
+        "console: {listen: '127.0.0.1:0'}",  # on air as in production, on a free port
         f"mqtt: {{host: {broker.host}, port: {broker.port}, max_reconnect_seconds: 2}}",
         "questions: {per_viewer: 10}",
         f"llm: {{enabled: true, base_url: '{llm_url}', first_token_seconds: 3, total_seconds: 10}}",

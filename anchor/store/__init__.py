@@ -4,7 +4,36 @@ Every call runs on the store's own thread; the event loop never waits on the dis
 `Retention` deletes what is older than the configured retention period, on a timer.
 """
 
-from anchor.store.database import Pruned, Store, StoredQuestion, StoreError
+from anchor.store.database import (
+    MAX_BLOCKED,
+    MAX_PAGE_ROWS,
+    MAX_SCHEDULE_SOURCE_BYTES,
+    MAX_SCHEDULE_VERSIONS,
+    AsRunRow,
+    AuditRow,
+    BlockedListFull,
+    BlockedViewer,
+    Pruned,
+    ScheduleVersion,
+    Store,
+    StoredQuestion,
+    StoreError,
+)
 from anchor.store.retention import Retention
 
-__all__ = ["Pruned", "Retention", "Store", "StoreError", "StoredQuestion"]
+__all__ = [
+    "MAX_BLOCKED",
+    "MAX_PAGE_ROWS",
+    "MAX_SCHEDULE_SOURCE_BYTES",
+    "MAX_SCHEDULE_VERSIONS",
+    "AsRunRow",
+    "AuditRow",
+    "BlockedListFull",
+    "BlockedViewer",
+    "Pruned",
+    "Retention",
+    "ScheduleVersion",
+    "Store",
+    "StoreError",
+    "StoredQuestion",
+]

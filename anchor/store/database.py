@@ -28,6 +28,12 @@ position). The ``sites`` table holds the union's service sites as last imported 
 sites file (`anchor.sites.dataset`); an import replaces them all in one transaction, so the
 host never answers from half an old list and half a new one.
 
+For the operator's console the store also keeps the viewers staff have blocked (at most
+`MAX_BLOCKED`) and the last `MAX_SCHEDULE_VERSIONS` schedules put on air, with their YAML, so
+an earlier one can be looked at or brought back. Its record pages (`Store.as_run_rows`,
+`Store.question_rows`, `Store.audit_rows`) are newest first and at most `MAX_PAGE_ROWS` a call;
+filters from the console are bound as parameters, never written into the SQL.
+
 Exported CSV is UTF-8 with a byte-order mark, because Excel on Windows otherwise reads the
 file as the local code page and shows Chinese as mojibake; times are ISO 8601 in the
 machine's local time zone with the offset. Cells that Excel would run as a formula (leading
@@ -54,13 +60,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
-from typing import Literal, NamedTuple, TextIO, TypeVar
+from typing import Any, Literal, NamedTuple, TextIO, TypeVar
 
 from anchor.messages import Question
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 MAX_IN_FLIGHT = 64
 BUSY_TIMEOUT_SECONDS = 5.0
 STATUSES = ("pending", "answering", "answered", "fallback", "rejected", "expired", "merged")
@@ -167,6 +173,26 @@ _MIGRATIONS: dict[int, str] = {
             imported_at REAL NOT NULL
         );
     """,
+    # IF NOT EXISTS: a file whose user_version was set back by hand still upgrades.
+    5: """
+        CREATE TABLE IF NOT EXISTS blocked (
+            user TEXT NOT NULL,
+            platform TEXT NOT NULL DEFAULT '',
+            by TEXT NOT NULL,
+            at REAL NOT NULL,
+            reason TEXT NOT NULL DEFAULT '',
+            PRIMARY KEY (user, platform)
+        );
+        CREATE INDEX IF NOT EXISTS blocked_by_time ON blocked (at);
+        CREATE TABLE IF NOT EXISTS schedule_versions (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            name TEXT NOT NULL,
+            source TEXT NOT NULL,
+            activated_at REAL NOT NULL,
+            by TEXT NOT NULL
+        );
+        CREATE INDEX IF NOT EXISTS questions_by_time ON questions (received_at);
+    """,
 }
 _SITE_COLUMNS = "id, name, kind, town, address, lon, lat, hours, phone, services, sample"
 MAX_SITES = 5000
@@ -203,6 +229,58 @@ _EXPORTS = {
     "as_run": (_AS_RUN_COLUMNS, "aired_at", ("aired_at",)),
     "audit": (_AUDIT_COLUMNS, "at", ("at",)),
 }
+MAX_PAGE_ROWS = 500
+MAX_BLOCKED = 10000
+MAX_SCHEDULE_VERSIONS = 50
+MAX_SCHEDULE_SOURCE_BYTES = 256 * 1024
+_BLOCKED_COLUMNS = "user, platform, by, at, reason"
+_SCHEDULE_VERSION_COLUMNS = "id, name, activated_at, by, length(CAST(source AS BLOB))"
+# What a console page of questions shows: the masked text in place of the original.
+_PAGE_QUESTION_COLUMNS = ", ".join(
+    "masked_text" if name == "text" else name for name in _QUESTION_COLUMNS.split(", ")
+)
+
+
+class BlockedViewer(NamedTuple):
+    """A viewer staff blocked: the name as the platform gives it (masked), who, when, why."""
+
+    user: str
+    platform: str
+    by: str
+    at: float
+    reason: str
+
+
+class ScheduleVersion(NamedTuple):
+    """A schedule as it was put on air; ``size`` is its YAML source in bytes."""
+
+    id: int
+    name: str
+    activated_at: float
+    by: str
+    size: int
+
+
+class AsRunRow(NamedTuple):
+    """One aired sentence of the as-run log."""
+
+    aired_at: float
+    stream_time: float
+    priority: str
+    segment: str | None
+    question_id: str | None
+    text: str
+
+
+class AuditRow(NamedTuple):
+    """One operator command of the audit trail."""
+
+    at: float
+    by: str
+    via: str
+    cmd: str
+    detail: str
+    result: str
 
 
 class StoreError(Exception):
@@ -215,6 +293,12 @@ class StoreUnusable(StoreError):
 
 class UnknownQuestion(StoreError, LookupError):
     """An update named a question id that is not stored."""
+
+
+class BlockedListFull(StoreError):
+    """`MAX_BLOCKED` viewers are blocked already; a new one waits until some are unblocked.
+
+    The store itself is fine: this does not mark it as having a problem."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -491,6 +575,216 @@ class Store:
 
         await self._run(insert, what="cannot record the operator command")
 
+    async def block(
+        self, user: str, platform: str, *, by: str, reason: str = "", at: float | None = None
+    ) -> None:
+        """Block a viewer (``user`` as the platform names them, masked by the caller); blocking
+        again replaces who, when and why. Raises BlockedListFull at `MAX_BLOCKED` viewers."""
+        row = (user, platform, by, self._clock() if at is None else at, reason)
+
+        def upsert(db: sqlite3.Connection) -> bool:
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                known = db.execute(
+                    "SELECT 1 FROM blocked WHERE user = ? AND platform = ?", (user, platform)
+                ).fetchone()
+                if known is None:
+                    (count,) = db.execute("SELECT count(*) FROM blocked").fetchone()
+                    if count >= MAX_BLOCKED:
+                        db.execute("ROLLBACK")
+                        return False
+                db.execute(
+                    f"INSERT INTO blocked ({_BLOCKED_COLUMNS}) VALUES (?, ?, ?, ?, ?)"
+                    " ON CONFLICT (user, platform) DO UPDATE SET by = excluded.by,"
+                    " at = excluded.at, reason = excluded.reason",
+                    row,
+                )
+                db.execute("COMMIT")
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+            return True
+
+        if not await self._run(upsert, what="cannot block the viewer"):
+            raise BlockedListFull(
+                f"{self._path}: cannot block {user!r}: {MAX_BLOCKED} viewers are blocked"
+                " already, the most the store keeps; unblock some first"
+            )
+
+    async def unblock(self, user: str, platform: str) -> bool:
+        """Let a blocked viewer in again; False if they were not blocked."""
+
+        def delete(db: sqlite3.Connection) -> bool:
+            cursor = db.execute(
+                "DELETE FROM blocked WHERE user = ? AND platform = ?", (user, platform)
+            )
+            return cursor.rowcount == 1
+
+        return await self._run(delete, what="cannot unblock the viewer")
+
+    async def blocked(self) -> list[BlockedViewer]:
+        """Every blocked viewer (at most `MAX_BLOCKED`), newest first."""
+
+        def select(db: sqlite3.Connection) -> list[BlockedViewer]:
+            rows = db.execute(
+                f"SELECT {_BLOCKED_COLUMNS} FROM blocked ORDER BY at DESC, rowid DESC"
+            ).fetchall()
+            return [BlockedViewer(*row) for row in rows]
+
+        return await self._run(select, writes=False)
+
+    async def add_schedule_version(
+        self, name: str, source: str, *, by: str, at: float | None = None
+    ) -> int:
+        """Keep a schedule put on air with its YAML ``source``; its id.
+
+        Only the newest `MAX_SCHEDULE_VERSIONS` are kept: older ones go in the same
+        transaction. A source over `MAX_SCHEDULE_SOURCE_BYTES` is refused (ValueError).
+        """
+        size = len(source.encode("utf-8"))
+        if size > MAX_SCHEDULE_SOURCE_BYTES:
+            raise ValueError(
+                f"schedule {name!r} is {size} bytes, more than the"
+                f" {MAX_SCHEDULE_SOURCE_BYTES // 1024} KiB a schedule version may hold"
+            )
+        row = (name, source, self._clock() if at is None else at, by)
+
+        def insert(db: sqlite3.Connection) -> int:
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                cursor = db.execute(
+                    "INSERT INTO schedule_versions (name, source, activated_at, by)"
+                    " VALUES (?, ?, ?, ?)",
+                    row,
+                )
+                db.execute(
+                    "DELETE FROM schedule_versions WHERE id NOT IN"
+                    " (SELECT id FROM schedule_versions ORDER BY id DESC LIMIT ?)",
+                    (MAX_SCHEDULE_VERSIONS,),
+                )
+                db.execute("COMMIT")
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+            return int(cursor.lastrowid or 0)
+
+        return await self._run(insert, what="cannot keep the schedule version")
+
+    async def schedule_versions(self, limit: int = 20) -> list[ScheduleVersion]:
+        """The schedules put on air, newest (last added) first, without their source."""
+        limit, _ = _page(limit, 0)
+
+        def select(db: sqlite3.Connection) -> list[ScheduleVersion]:
+            rows = db.execute(
+                f"SELECT {_SCHEDULE_VERSION_COLUMNS} FROM schedule_versions"
+                " ORDER BY id DESC LIMIT ?",
+                (limit,),
+            ).fetchall()
+            return [ScheduleVersion(*row) for row in rows]
+
+        return await self._run(select, writes=False)
+
+    async def schedule_version(self, id: int) -> tuple[ScheduleVersion, str] | None:
+        """One kept schedule with its YAML source, or None (never kept, or pruned)."""
+
+        def select(db: sqlite3.Connection) -> tuple[ScheduleVersion, str] | None:
+            row = db.execute(
+                f"SELECT {_SCHEDULE_VERSION_COLUMNS}, source FROM schedule_versions WHERE id = ?",
+                (id,),
+            ).fetchone()
+            return None if row is None else (ScheduleVersion(*row[:-1]), row[-1])
+
+        return await self._run(select, writes=False)
+
+    async def as_run_rows(
+        self,
+        *,
+        since: float | None = None,
+        until: float | None = None,
+        contains: str | None = None,
+        segment: str | None = None,
+        limit: int = 100,
+        offset: int = 0,
+    ) -> list[AsRunRow]:
+        """A page of the as-run log, newest first: aired in [since, until), text containing
+        ``contains`` (a plain substring; ASCII letters match either case), from ``segment``."""
+        where = _Where()
+        where.between("aired_at", since, until)
+        where.contains("text", contains)
+        where.equals("segment", segment)
+        return [
+            AsRunRow(*row)
+            for row in await self._page_of(
+                f"SELECT {_AS_RUN_COLUMNS} FROM as_run", where, "aired_at", limit, offset
+            )
+        ]
+
+    async def question_rows(
+        self,
+        *,
+        status: str | None = None,
+        since: float | None = None,
+        until: float | None = None,
+        contains: str | None = None,
+        limit: int = 100,
+        offset: int = 0,
+        raw: bool = False,
+    ) -> list[StoredQuestion]:
+        """A page of questions, newest first: received in [since, until), in ``status``, with
+        ``contains`` in the masked text (the original is never searched).
+
+        ``text`` holds the masked text too unless ``raw`` asks for the original (staff only,
+        where the channel keeps it), as in `export_csv`.
+        """
+        if status is not None:
+            _check_status(status)
+        where = _Where()
+        where.equals("status", status)
+        where.between("received_at", since, until)
+        where.contains("masked_text", contains)
+        columns = _QUESTION_COLUMNS if raw else _PAGE_QUESTION_COLUMNS
+        return [
+            StoredQuestion(*row)
+            for row in await self._page_of(
+                f"SELECT {columns} FROM questions", where, "received_at", limit, offset
+            )
+        ]
+
+    async def audit_rows(
+        self,
+        *,
+        since: float | None = None,
+        until: float | None = None,
+        cmd: str | None = None,
+        limit: int = 100,
+        offset: int = 0,
+    ) -> list[AuditRow]:
+        """A page of the audit trail, newest first: recorded in [since, until), of ``cmd``."""
+        where = _Where()
+        where.between("at", since, until)
+        where.equals("cmd", cmd)
+        return [
+            AuditRow(*row)
+            for row in await self._page_of(
+                f"SELECT {_AUDIT_COLUMNS} FROM audit", where, "at", limit, offset
+            )
+        ]
+
+    async def _page_of(
+        self, select: str, where: _Where, time_column: str, limit: int, offset: int
+    ) -> list[Any]:
+        """Rows of ``select`` (fixed SQL) matching ``where``, newest first, one bounded page."""
+        limit, offset = _page(limit, offset)
+        statement = (
+            f"{select}{where.sql()} ORDER BY {time_column} DESC, rowid DESC LIMIT ? OFFSET ?"
+        )
+        parameters = [*where.parameters, limit, offset]
+
+        def query(db: sqlite3.Connection) -> list[Any]:
+            return db.execute(statement, parameters).fetchall()
+
+        return await self._run(query, writes=False)
+
     async def replace_sites(self, sites: Sequence[SiteRow]) -> int:
         """Make ``sites`` the channel's service sites, in this order; how many.
 
@@ -601,7 +895,7 @@ class Store:
 
     async def export_csv(
         self,
-        table: Literal["questions", "as_run"],
+        table: Literal["questions", "as_run", "audit"],
         out: Path | str | TextIO,
         *,
         since: float | None = None,
@@ -611,12 +905,13 @@ class Store:
 
         ``out`` is a file path (created or replaced) or an open text stream; a stream gets
         the BOM as its first character, so open it with plain ``utf-8``. ``since`` keeps
-        rows received (questions) or aired (as-run) at or after that time. Questions are
-        written with their masked text only; ``raw`` adds the ``text`` column, the original
-        where the channel keeps raw text.
+        rows received (questions), aired (as-run) or recorded (audit) at or after that time.
+        Questions are written with their masked text only; ``raw`` adds the ``text`` column,
+        the original where the channel keeps raw text. Audit details are staff's and viewers'
+        words alike, so they get the same formula guard as every other cell.
         """
         if table not in _EXPORTS:
-            raise ValueError(f"unknown table {table!r}: use questions or as_run")
+            raise ValueError(f"unknown table {table!r}: use questions, as_run or audit")
         columns, time_column, time_columns = _EXPORTS[table]
         if table == "questions" and not raw:
             columns = _MASKED_QUESTION_COLUMNS
@@ -727,6 +1022,47 @@ def _site_of(row: tuple[object, ...]) -> SiteRow:
         services=tuple(json.loads(str(services))),
         sample=bool(sample),
     )
+
+
+class _Where:
+    """The WHERE clause of a console page: column names come from the code, values only ever
+    travel as bound parameters."""
+
+    def __init__(self) -> None:
+        self.conditions: list[str] = []
+        self.parameters: list[object] = []
+
+    def between(self, column: str, since: float | None, until: float | None) -> None:
+        if since is not None:
+            self._add(f"{column} >= ?", since)
+        if until is not None:
+            self._add(f"{column} < ?", until)
+
+    def equals(self, column: str, value: str | None) -> None:
+        if value is not None:
+            self._add(f"{column} = ?", value)
+
+    def contains(self, column: str, text: str | None) -> None:
+        """A substring match: LIKE's own wildcards in ``text`` are escaped, so ``50%`` and
+        ``a_b`` match only themselves."""
+        if text:
+            escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+            self._add(f"{column} LIKE ? ESCAPE '\\'", f"%{escaped}%")
+
+    def sql(self) -> str:
+        return " WHERE " + " AND ".join(self.conditions) if self.conditions else ""
+
+    def _add(self, condition: str, value: object) -> None:
+        self.conditions.append(condition)
+        self.parameters.append(value)
+
+
+def _page(limit: int, offset: int) -> tuple[int, int]:
+    """``limit`` capped at `MAX_PAGE_ROWS`; a negative limit or offset is refused (SQLite
+    would read a negative limit as no limit at all)."""
+    if limit < 0 or offset < 0:
+        raise ValueError(f"limit and offset must not be negative, got {limit} and {offset}")
+    return min(limit, MAX_PAGE_ROWS), offset
 
 
 def _check_status(status: str) -> None:

@@ -2,9 +2,11 @@
 file of bounded size.
 
 Shortly after start (once the engine has settled) and then every ``store.prune_every_hours``,
-`Store.prune` deletes as-run rows and finished questions older than ``store.retention_days``,
-and `Store.purge_raw_text` replaces the original text of questions by their masked text: all
-of it unless ``store.keep_raw_text``, else what is older than ``store.raw_text_days``.
+`Store.prune` deletes as-run rows, finished questions and operator audit records older than
+``store.retention_days``, and `Store.purge_raw_text` replaces the original text of questions by
+their masked text: all of it unless ``store.keep_raw_text``, else what is older than
+``store.raw_text_days``. Blocked viewers and schedule versions are not pruned by age: the store
+caps their number itself.
 It works in small chunks on the store's thread, so a question arriving meanwhile waits at
 most one chunk. A prune that fails (a full disk, a locked or damaged file) is logged and
 tried again at the next interval: a missed prune costs some disk, a stopped show costs the
@@ -91,11 +93,13 @@ class Retention:
             self._failed(f"could not delete store rows older than {self._keep_days} days", exc)
             return None
         self.prunes += 1
-        self.rows_deleted += pruned.as_run + pruned.questions
+        self.rows_deleted += pruned.as_run + pruned.questions + pruned.audit
         log.info(
-            "deleted %d as-run rows and %d finished questions older than %d days",
+            "deleted %d as-run rows and %d finished questions (and %d audit records)"
+            " older than %d days",
             pruned.as_run,
             pruned.questions,
+            pruned.audit,
             self._keep_days,
         )
         await self._purge_raw_text(now)
