@@ -168,6 +168,16 @@ def build_parser() -> argparse.ArgumentParser:
     )
     secrets.add_argument("--rotate", action="store_true", help="new secrets for every user")
 
+    bridge = commands.add_parser(
+        "bridge", help="carry one platform account's live chat to the channel (see README)"
+    )
+    bridge_commands = bridge.add_subparsers(dest="bridge_command", required=True)
+    bridge_run = bridge_commands.add_parser("run", help="run a bridge until Ctrl-C or SIGTERM")
+    bridge_run.add_argument("--config", type=Path, required=True, help="the bridge's YAML file")
+    bridge_run.add_argument("--log-level", choices=("DEBUG", "INFO", "WARNING", "ERROR"))
+    bridge_check = bridge_commands.add_parser("check", help="report every error with file:line")
+    bridge_check.add_argument("--config", type=Path, required=True)
+
     avatar = commands.add_parser("avatar", help="make and inspect avatar packs")
     avatar_commands = avatar.add_subparsers(dest="avatar_command", required=True)
     build = avatar_commands.add_parser("build", help="rig a face photo into an avatar pack")
@@ -217,6 +227,8 @@ def main(argv: list[str] | None = None) -> int:
         return _avatar(args)
     if args.command == "broker":
         return _broker_secrets(args)
+    if args.command == "bridge":
+        return _bridge(args)
     if args.command == "doctor":
         from anchor.ops.doctor import run_doctor
 
@@ -227,6 +239,33 @@ def main(argv: list[str] | None = None) -> int:
             return EXIT_BAD_INPUT
         return run_doctor(config)
     return EXIT_BAD_INPUT
+
+
+def _bridge(args: argparse.Namespace) -> int:
+    from anchor.bridges.bilibili import SettingError
+    from anchor.bridges.config import load_bridge_config
+    from anchor.bridges.intake import IntakeConfigError
+    from anchor.bridges.runner import BridgeSetupError, run_bridge
+    from anchor.bridges.spool import SpoolError
+    from anchor.ops.logs import setup_logging
+
+    try:
+        config = load_bridge_config(args.config)
+    except ConfigError as exc:
+        print(f"anchor: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    if args.bridge_command == "check":
+        print(f"{args.config}: ok (bridge {config.name}, {config.platform.kind})")
+        return 0
+    setup_logging(args.log_level or "INFO")
+    try:
+        asyncio.run(run_bridge(config))
+    except (BridgeSetupError, SettingError, IntakeConfigError, SpoolError) as exc:
+        print(f"anchor: bridge {config.name}: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except KeyboardInterrupt:
+        pass
+    return 0
 
 
 def _avatar(args: argparse.Namespace) -> int:

@@ -266,6 +266,30 @@ def _address(listen: str | None) -> tuple[str, int] | None:
     return host.strip("[]"), int(port)
 
 
+class AudienceKindConfig(_Section):
+    """One kind of audience event: whether it is thanked on air, how, and how often at most.
+
+    ``template`` may use ``{names}`` (for example 小明, 小明、小红 or 小明等3位朋友) and, for
+    gifts, ``{gifts}``; null: the built-in line for the kind."""
+
+    enabled: bool = False
+    template: str | None = Field(default=None, max_length=200)
+    every_seconds: float = Field(default=60.0, ge=5, le=3600)
+
+
+class AudienceConfig(_Section):
+    """Engagement lines for viewers entering, liking, following and sending gifts (reported by
+    the chat bridges on the audience topic). Each kind is off until enabled. Events of a kind
+    are merged until its line is due: at most one line per kind every ``every_seconds``, at
+    the lowest priority, never inside an answer."""
+
+    enter: AudienceKindConfig = Field(default_factory=AudienceKindConfig)
+    like: AudienceKindConfig = Field(default_factory=AudienceKindConfig)
+    follow: AudienceKindConfig = Field(default_factory=AudienceKindConfig)
+    gift: AudienceKindConfig = Field(default_factory=AudienceKindConfig)
+    max_names: int = Field(default=2, ge=1, le=5)
+
+
 class ConsoleConfig(_Section):
     """The operator's console in the browser, with ``/metrics`` and ``/healthz`` beside it.
 
@@ -558,6 +582,7 @@ class Config(_Section):
     log: LogConfig = Field(default_factory=LogConfig)
     health: HealthConfig = Field(default_factory=HealthConfig)
     console: ConsoleConfig = Field(default_factory=ConsoleConfig)
+    audience: AudienceConfig = Field(default_factory=AudienceConfig)
     mqtt: MqttConfig = Field(default_factory=MqttConfig)
     questions: QuestionsConfig = Field(default_factory=QuestionsConfig)
     moderation: ModerationConfig = Field(default_factory=ModerationConfig)

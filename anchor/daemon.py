@@ -51,6 +51,7 @@ from anchor.show.airlog import AirLog
 from anchor.show.bookmark import ShowBookmark
 from anchor.show.control import Control
 from anchor.show.director import Director
+from anchor.show.engagement import Engagement
 from anchor.show.library import ScheduleLibrary
 from anchor.show.rundown import EXPIRED_APOLOGY, OnAirScreen, Rundown
 from anchor.show.schedule import Schedule
@@ -205,6 +206,9 @@ class Channel:
             enabled=config.console.review,
             timeout_s=config.console.review_timeout_seconds,
         )
+        engagement = Engagement(
+            config.audience, screen=screen, clock=lambda: self._wall_now().timestamp()
+        )
         rundown = Rundown(
             director,
             desk,
@@ -215,6 +219,7 @@ class Channel:
             publish=feed.publish,
             expired_apology=EXPIRED_APOLOGY if config.questions.expired == "apologize" else None,
             review=review,
+            thanks=engagement.due_line,
         )
         blocked = BlockList(store)
         reception = Reception(
@@ -278,7 +283,11 @@ class Channel:
             "store-retention": Retention(store, config.store).run(),
         }
         if self._link is not None:
-            self._link.bind(on_question=reception.take_payload, on_control=control.take_payload)
+            self._link.bind(
+                on_question=reception.take_payload,
+                on_control=control.take_payload,
+                on_audience=engagement.take_payload if engagement.enabled else None,
+            )
             background["mqtt-link"] = self._link.run()
             background["mqtt-status"] = self._link.keep_status(STATUS_EVERY_S)
         if not resumed:

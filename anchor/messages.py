@@ -116,6 +116,18 @@ class Question:
     received_at: float = 0.0  # engine wall time (time.time()) when it arrived
 
 
+@dataclass(frozen=True, slots=True)
+class AudienceEvent:
+    """A viewer entering, liking, following or sending a gift, as a bridge reported it (before
+    masking and screening: the name is never aired as is)."""
+
+    kind: Literal["enter", "like", "follow", "gift"]
+    user: str
+    count: int = 1
+    gift: str = ""
+    platform: str | None = None
+
+
 @dataclass(slots=True)
 class WaitingQuestion:
     """A stored, screened question waiting at the desk, with the near-duplicates merged into it.

@@ -61,7 +61,9 @@ def test_the_shipped_acl_is_what_the_command_in_its_header_writes() -> None:
     assert shipped == acl_text(named["--channel"][0], users)
     # Bridges may only ask; only operators may write control; nobody else may write outputs.
     blocks = dict(re.findall(r"^user (\S+)\n((?:topic .*\n)*)", shipped, re.MULTILINE))
-    assert blocks["bridge-bilibili"] == "topic write anchor/default/questions\n"
+    assert blocks["bridge-bilibili"] == (
+        "topic write anchor/default/questions\ntopic write anchor/default/audience\n"
+    )
     writers = {user for user, topics in blocks.items() if "write anchor/default/control" in topics}
     assert writers == {"operator-console"}
     assert blocks["probe-default"] == ""

@@ -169,3 +169,36 @@ def test_every_word_the_pages_use_exists_in_both_languages() -> None:
         assert set(re.findall(r"{(\w+)}", zh)) == set(re.findall(r"{(\w+)}", en)), key
     assert i18n.pick(None, "en-US,en;q=0.9") == "en" and i18n.pick(None, "zh-CN") == "zh"
     assert i18n.pick("zh", "en-US") == "zh" and i18n.pick("xx", None) == "zh"
+
+
+async def test_a_body_too_large_is_refused_whether_or_not_it_declares_its_length() -> None:
+    import httpx
+    from starlette.applications import Starlette
+    from starlette.requests import Request
+    from starlette.responses import PlainTextResponse
+    from starlette.routing import Route
+
+    from anchor.console.gate import BodyLimit
+    from anchor.console.server import WebServer
+
+    async def size(request: Request) -> PlainTextResponse:
+        return PlainTextResponse(str(len(await request.body())))
+
+    app = BodyLimit(Starlette(routes=[Route("/", size, methods=["POST"])]), 1024)
+    web = WebServer(app, "127.0.0.1", 0)
+    await web.start()
+
+    async def chunks(count: int):  # no Content-Length: sent in chunks
+        for _ in range(count):
+            yield b"x" * 300
+
+    try:
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{web.port}") as client:
+            small = await client.post("/", content=chunks(2))
+            assert small.status_code == 200 and small.text == "600"
+            assert (await client.post("/", content=chunks(10))).status_code == 413
+            declared = await client.post("/", content=b"x" * 2000)
+            assert declared.status_code == 413
+            assert declared.headers["x-content-type-options"] == "nosniff"
+    finally:
+        await web.aclose()

@@ -36,7 +36,10 @@ SECURITY_HEADERS = [
 
 
 class BodyLimit:
-    """Refuses request bodies over `max_bytes` with 413, and adds the security headers."""
+    """Refuses request bodies over `max_bytes` with 413, and adds the security headers.
+
+    A body is read whole (it is small: the cap) before the application sees it, so one sent in
+    chunks without a length is refused as cleanly as one that declares it."""
 
     def __init__(self, app: ASGIApp, max_bytes: int) -> None:
         self._app = app
@@ -46,34 +49,44 @@ class BodyLimit:
         if scope["type"] != "http":
             await self._app(scope, receive, send)
             return
-        declared = dict(scope.get("headers") or []).get(b"content-length")
-        if declared is not None and (not declared.isdigit() or int(declared) > self._max):
-            await PlainTextResponse("request too large", status_code=413)(scope, receive, send)
-            return
-        seen = 0
-
-        async def counted() -> Message:
-            nonlocal seen
-            message = await receive()
-            if message["type"] == "http.request":
-                seen += len(message.get("body", b""))
-                if seen > self._max:
-                    raise _TooLarge
-            return message
 
         async def with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
                 message["headers"] = [*message.get("headers", []), *SECURITY_HEADERS]
             await send(message)
 
-        try:
-            await self._app(scope, counted, with_headers)
-        except _TooLarge:
-            await PlainTextResponse("request too large", status_code=413)(scope, receive, send)
+        declared = dict(scope.get("headers") or []).get(b"content-length")
+        if declared is not None and (not declared.isdigit() or int(declared) > self._max):
+            await _too_large(scope, receive, with_headers)
+            return
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":  # the client went away
+                return
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self._max:
+                await _too_large(scope, receive, with_headers)
+                return
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                break
+        body: bytes | None = b"".join(chunks)
+
+        async def replay() -> Message:
+            nonlocal body
+            if body is not None:
+                whole, body = body, None
+                return {"type": "http.request", "body": whole, "more_body": False}
+            return await receive()
+
+        await self._app(scope, replay, with_headers)
 
 
-class _TooLarge(Exception):
-    pass
+async def _too_large(scope: Scope, receive: Receive, send: Send) -> None:
+    await PlainTextResponse("request too large", status_code=413)(scope, receive, send)
 
 
 class Gate:

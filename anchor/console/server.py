@@ -23,6 +23,7 @@ log = logging.getLogger(__name__)
 MAX_CONNECTIONS = 64
 KEEP_ALIVE_S = 5
 STOP_TIMEOUT_S = 3.0
+WS_MAX_BYTES = 64 * 1024  # a WebSocket message larger than this closes the connection
 
 
 class _QuietServer(uvicorn.Server):
@@ -33,7 +34,13 @@ class _QuietServer(uvicorn.Server):
 
 class WebServer:
     def __init__(
-        self, app: Any, host: str, port: int, *, trusted_proxies: tuple[str, ...] = ()
+        self,
+        app: Any,
+        host: str,
+        port: int,
+        *,
+        trusted_proxies: tuple[str, ...] = (),
+        ws_max_size: int = WS_MAX_BYTES,
     ) -> None:
         self.host = host
         self.port = port
@@ -47,6 +54,7 @@ class WebServer:
             limit_concurrency=MAX_CONNECTIONS,
             timeout_keep_alive=KEEP_ALIVE_S,
             h11_max_incomplete_event_size=16 * 1024,
+            ws_max_size=ws_max_size,
             server_header=False,
             date_header=False,
         )

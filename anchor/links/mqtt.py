@@ -4,6 +4,8 @@ Topics (``<channel>`` is ``config.channel``), payloads JSON in UTF-8:
 
 - ``anchor/<channel>/questions`` in, QoS 1: handed raw to ``on_question``
 - ``anchor/<channel>/control`` in, QoS 1: handed raw to ``on_control``
+- ``anchor/<channel>/audience`` in (bridges' entering, likes, follows, gifts): handed raw to
+  ``on_audience`` when one is bound; acknowledged whatever becomes of it
 - ``anchor/<channel>/answers`` out, QoS 1: the record of what was aired
 - ``anchor/<channel>/events`` out, QoS 0: a live feed; a stale "now speaking" has no value
   after a reconnect, so events are never queued or retried
@@ -169,15 +171,21 @@ class MqttLink:
         self.answers_topic = f"{base}/answers"
         self.events_topic = f"{base}/events"
         self.status_topic = f"{base}/status"
+        self.audience_topic = f"{base}/audience"
+        self._on_audience: Handler | None = None
         self._client: _AckingClient | None = None
         self._task: asyncio.Task[None] | None = None
         self._rng = random.Random()
         self._handler_failures = 0
 
-    def bind(self, *, on_question: Handler, on_control: Handler) -> None:
-        """Set the handlers (before ``run()``)."""
+    def bind(
+        self, *, on_question: Handler, on_control: Handler, on_audience: Handler | None = None
+    ) -> None:
+        """Set the handlers (before ``run()``); without ``on_audience`` the audience topic is
+        not subscribed."""
         self._on_question = on_question
         self._on_control = on_control
+        self._on_audience = on_audience
 
     @property
     def connected(self) -> bool:
@@ -313,6 +321,8 @@ class MqttLink:
         # would otherwise fire again on every new session.
         options = SubscribeOptions(qos=1, retainHandling=SubscribeOptions.RETAIN_DO_NOT_SEND)
         topics = [self.questions_topic, self.control_topic]
+        if self._on_audience is not None:
+            topics.append(self.audience_topic)
         granted = await client.subscribe([(topic, options) for topic in topics])
         for topic, code in zip(topics, granted, strict=False):
             if getattr(code, "is_failure", False):
@@ -340,6 +350,8 @@ class MqttLink:
                     return _End.HANDLER_FAILED, "a question could not be handed over"
             elif topic == self.control_topic:
                 await self._handle(on_control, message, "control message")
+            elif topic == self.audience_topic and self._on_audience is not None:
+                await self._handle(self._on_audience, message, "audience event")
             client.ack(message)
         return _End.LOST, "message stream ended"
 

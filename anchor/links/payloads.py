@@ -54,7 +54,7 @@ from anchor.events import (
     ScheduleRefused,
     SegmentStarted,
 )
-from anchor.messages import Question
+from anchor.messages import AudienceEvent, Question
 
 # The on-air events that go on the wire: to the events topic, and AnswerAired to answers.
 WIRE_EVENTS: tuple[type, ...] = (
@@ -134,6 +134,30 @@ def parse_question(payload: bytes, *, max_bytes: int, max_chars: int, now: float
         platform=platform,
         sent_at=_optional_timestamp(data, "ts"),
         received_at=now,
+    )
+
+
+AUDIENCE_KINDS = ("enter", "like", "follow", "gift")
+MAX_AUDIENCE_BYTES = 4096
+MAX_AUDIENCE_COUNT = 1_000_000
+
+
+def parse_audience(payload: bytes, *, max_bytes: int = MAX_AUDIENCE_BYTES) -> AudienceEvent:
+    """An audience event from ``{"kind", "user", "count"?, "gift"?, "platform"?}`` (a bridge's
+    ``id`` and ``ts`` are allowed and not needed)."""
+    data = _json_object(payload, max_bytes)
+    kind = _required_text(data, "kind", 16)
+    if kind not in AUDIENCE_KINDS:
+        raise RejectedInput("bad_value", f"kind is not one of {', '.join(AUDIENCE_KINDS)}", "kind")
+    count = data.get("count", 1)
+    if isinstance(count, bool) or not isinstance(count, int):
+        raise RejectedInput("wrong_type", "count must be a whole number", "count")
+    return AudienceEvent(
+        kind=kind,  # type: ignore[arg-type]
+        user=_required_text(data, "user", MAX_USER_CHARS),
+        count=max(1, min(count, MAX_AUDIENCE_COUNT)),
+        gift=_optional_text(data, "gift", MAX_USER_CHARS) or "",
+        platform=_optional_text(data, "platform", MAX_PLATFORM_CHARS),
     )
 
 

@@ -8,9 +8,10 @@ is whatever the installed mosquitto reads). Each user's secret goes to its own e
 
 Users of channel ``C`` (names are lowercase letters, digits, - and _):
 
-- ``anchor-C`` the engine: reads questions and control; writes answers, events and status;
-- ``bridge-NAME`` one per chat bridge: writes questions, nothing else (it cannot read other
-  bridges' viewers' questions either);
+- ``anchor-C`` the engine: reads questions, audience and control; writes answers, events and
+  status;
+- ``bridge-NAME`` one per chat bridge: writes questions and audience events (entering, likes,
+  follows, gifts), nothing else (it cannot read other bridges' viewers' messages either);
 - ``operator-NAME`` one per operator or console: writes control; reads events, status, answers;
 - ``probe-C`` for `anchor doctor`: may connect and nothing more, so a control message it is
   allowed to publish shows a broker that lets a non-operator drive the show.
@@ -94,13 +95,14 @@ def grants(user: BrokerUser, channel: str) -> list[tuple[str, str]]:
     if user.role == "engine":
         return [
             ("read", f"{base}/questions"),
+            ("read", f"{base}/audience"),
             ("read", f"{base}/control"),
             ("write", f"{base}/answers"),
             ("write", f"{base}/events"),
             ("write", f"{base}/status"),
         ]
     if user.role == "bridge":
-        return [("write", f"{base}/questions")]
+        return [("write", f"{base}/questions"), ("write", f"{base}/audience")]
     if user.role == "operator":
         return [
             ("write", f"{base}/control"),

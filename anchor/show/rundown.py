@@ -99,8 +99,10 @@ class Rundown:
         expired_apology: str | None = None,
         wall_clock: Callable[[], float] = time.time,
         review: ReviewDesk | None = None,
+        thanks: Callable[[], Line | None] | None = None,
     ) -> None:
         self._director = director
+        self._thanks = thanks  # a due engagement line (welcomes, thanks), lowest priority
         self._desk = desk
         self._speaker = speaker
         self._lines = lines
@@ -160,7 +162,8 @@ class Rundown:
                     self._review.expire_overdue(self._now())
                 if not self._director.held and await self._take_turn():
                     continue
-                await self._air(self._director.next_line())
+                thanks = None if self._director.held or self._thanks is None else self._thanks()
+                await self._air(thanks or self._director.next_line())
         finally:
             await self._stop_drafting()
 
