@@ -13,6 +13,7 @@ import json
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -68,7 +69,7 @@ class Console:
             autoescape=select_autoescape(default=True),
             enable_async=False,
         )
-        self._templates.filters["clock"] = _clock
+        self._templates.filters["clock"] = self.clock
         self._templates.filters["span"] = _span
 
     # Rendering --------------------------------------------------------------------------
@@ -101,6 +102,13 @@ class Console:
     def words(self, request: Request) -> dict[str, str]:
         lang = i18n.pick(request.cookies.get("lang"), request.headers.get("accept-language"))
         return i18n.words(lang)
+
+    def clock(self, at: float | None) -> str:
+        """A time as the operator reads it: in the schedule's time zone, as the rundown is."""
+        if not at:
+            return ""
+        zone = self.parts.director.schedule.timezone
+        return datetime.fromtimestamp(at, zone).strftime("%Y-%m-%d %H:%M:%S")
 
     # Login ------------------------------------------------------------------------------
 
@@ -212,7 +220,8 @@ class Console:
             "checks": health["checks"],
             "console": {"sessions": len(self.gate.sessions), "previews": self.preview.made},
             "recent": [
-                {"at": _clock(h.at), "kind": h.kind, "text": h.text} for h in list(board.recent)[:8]
+                {"at": self.clock(h.at), "kind": h.kind, "text": h.text}
+                for h in list(board.recent)[:8]
             ],
         }
 
@@ -281,12 +290,6 @@ def _back(request: Request) -> str:
         if path.startswith("/") and not path.startswith("//"):
             return path
     return "/"
-
-
-def _clock(at: float | None) -> str:
-    if not at:
-        return ""
-    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(at))
 
 
 def _span(seconds: float) -> str:

@@ -13,7 +13,7 @@ import contextlib
 import io
 import re
 import time
-from datetime import datetime
+from datetime import datetime, tzinfo
 from typing import TYPE_CHECKING, Any
 
 from starlette.datastructures import FormData, UploadFile
@@ -460,7 +460,7 @@ class Pages:
         if tab not in ("as_run", "questions", "audit"):
             tab = "as_run"
         contains = params.get("contains", "")[:100] or None
-        since = _since(params.get("since", ""))
+        since = _since(params.get("since", ""), self.parts.director.schedule.timezone)
         status = params.get("status", "") or None
         if status not in (None, *STATUSES):
             status = None
@@ -503,7 +503,7 @@ class Pages:
         table = request.query_params.get("tab", "as_run")
         if table not in ("as_run", "questions", "audit"):
             return PlainTextResponse("unknown table", status_code=400)
-        since = _since(request.query_params.get("since", ""))
+        since = _since(request.query_params.get("since", ""), self.parts.director.schedule.timezone)
         out = io.StringIO()
         await self.parts.store.export_csv(table, out, since=since)  # type: ignore[arg-type]
         await self.console.audit(found.user, "export", table, "applied")
@@ -551,12 +551,13 @@ def _lines(text: str) -> tuple[str, ...]:
     return tuple(line.strip() for line in text.splitlines() if line.strip())
 
 
-def _since(value: str) -> float | None:
-    """`YYYY-MM-DD` or `YYYY-MM-DDTHH:MM` (local time) as a timestamp; None when blank/bad."""
+def _since(value: str, zone: tzinfo) -> float | None:
+    """`YYYY-MM-DD` or `YYYY-MM-DDTHH:MM` in the schedule's time zone (as the pages show
+    times) as a timestamp; None when blank or not a time."""
     value = value.strip()[:16]
     for pattern in ("%Y-%m-%dT%H:%M", "%Y-%m-%d"):
         try:
-            return datetime.strptime(value, pattern).timestamp()
+            return datetime.strptime(value, pattern).replace(tzinfo=zone).timestamp()
         except ValueError:
             continue
     return None
