@@ -168,6 +168,22 @@ def build_parser() -> argparse.ArgumentParser:
     )
     secrets.add_argument("--rotate", action="store_true", help="new secrets for every user")
 
+    channels = commands.add_parser("channels", help="several channels on one machine")
+    channels_commands = channels.add_subparsers(dest="channels_command", required=True)
+    channels_list = channels_commands.add_parser(
+        "list", help="the channels in a folder and what each running engine says"
+    )
+    channels_list.add_argument("--dir", type=Path, default=PROJECT_ROOT / "channels")
+    channels_new = channels_commands.add_parser(
+        "new", help="write a channel's config with ports no other channel in the folder uses"
+    )
+    channels_new.add_argument("name")
+    channels_new.add_argument("--dir", type=Path, default=PROJECT_ROOT / "channels")
+    channels_new.add_argument("--from", dest="base", type=Path, help="default: config.yaml")
+    channels_new.add_argument(
+        "--data-dir", type=Path, default=PROJECT_ROOT / "data", help="stores go in DIR/NAME/"
+    )
+
     bridge = commands.add_parser(
         "bridge", help="carry one platform account's live chat to the channel (see README)"
     )
@@ -229,6 +245,8 @@ def main(argv: list[str] | None = None) -> int:
         return _broker_secrets(args)
     if args.command == "bridge":
         return _bridge(args)
+    if args.command == "channels":
+        return _channels(args)
     if args.command == "doctor":
         from anchor.ops.doctor import run_doctor
 
@@ -239,6 +257,57 @@ def main(argv: list[str] | None = None) -> int:
             return EXIT_BAD_INPUT
         return run_doctor(config)
     return EXIT_BAD_INPUT
+
+
+def _channels(args: argparse.Namespace) -> int:
+    from anchor.ops.channels import channel_states, new_channel_text, siblings
+
+    folder: Path = args.dir
+    if args.channels_command == "list":
+        states = channel_states(folder) if folder.is_dir() else []
+        if not states:
+            print(f"no channel configs in {folder} (anchor channels new NAME --dir {folder})")
+            return 0
+        print(f"{'channel':<16} {'state':<12} {'stream':>10}  console / output / config")
+        for state in states:
+            stream = "" if state.stream_s is None else f"{state.stream_s:.0f} s"
+            print(
+                f"{state.name:<16} {state.state:<12} {stream:>10}  {state.console or '-'}  "
+                f"{state.output}  {state.path}"
+            )
+        return 0
+    try:
+        name = _channel_name(args.name)
+        base = _load_config(args.base)
+    except ConfigError as exc:
+        print(f"anchor: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    target = folder / f"{name}.yaml"
+    if target.exists():
+        print(f"anchor: {target} exists; edit it, or choose another name", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    folder.mkdir(parents=True, exist_ok=True)
+    probe = folder / ".new-channel.yaml"
+    taken = [config for _, config in siblings(probe)]
+    if any(config.channel == name for config in taken):
+        print(f"anchor: a channel named {name!r} is already in {folder}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    target.write_text(
+        new_channel_text(name, base, taken, args.data_dir.resolve()), encoding="utf-8"
+    )
+    print(f"{target}: channel {name!r} (edit it, then: anchor run --config {target})")
+    return 0
+
+
+def _channel_name(name: str) -> str:
+    from anchor.config import Config
+
+    try:
+        return Config.model_validate({"channel": name}, context={"base_dir": PROJECT_ROOT}).channel
+    except ValueError as exc:
+        raise ConfigError(
+            [f"channel name {name!r}: use lowercase letters, digits, - or _"]
+        ) from exc
 
 
 def _bridge(args: argparse.Namespace) -> int:
@@ -376,21 +445,27 @@ def _config_source(path: Path | None) -> Path | None:
     return default if default.is_file() else None
 
 
-def _check_config(config: Config, path: Path | None) -> None:
-    """What the config names must fit together: the picture size and the avatar's layouts."""
+def _check_config(config: Config, path: Path | None, output_url: str | None = None) -> None:
+    """What the config names must fit together: the picture size and the avatar's layouts,
+    and nothing another channel (or program) on this machine already holds."""
     from anchor import build
     from anchor.avatar.pack import AvatarError
+    from anchor.ops.channels import clashes
 
+    source = _config_source(path)
     try:
-        build.check_avatar_fits(config, _config_source(path))
+        build.check_avatar_fits(config, source)
     except AvatarError as exc:
         raise ConfigError([str(exc)]) from None
+    problems = clashes(config, source, output_url)
+    if problems:
+        raise ConfigError(problems)
 
 
 def _run(args: argparse.Namespace) -> int:
     try:
         config = _load_config(args.config)
-        _check_config(config, args.config)
+        _check_config(config, args.config, args.out)
         schedule = load_schedule(args.schedule or config.schedule)
         target = OutputTarget.parse(args.out or config.output.url)
     except (ConfigError, ScheduleError, OutputError) as exc:

@@ -137,7 +137,7 @@ class VideoConfig(_Section):
     height: int = Field(default=720, ge=90, le=2160)
     fps: int = Field(default=30, ge=1, le=60)
     bitrate_kbps: int = Field(default=2500, ge=100, le=50000)
-    preset: X264Preset = "veryfast"
+    preset: X264Preset = "superfast"
     keyframe_seconds: float = Field(default=2.0, gt=0, le=10)
     safe_area: SafeAreaPreset = "none"
     covered: tuple[CoveredRect, ...] = Field(default=(), max_length=16)

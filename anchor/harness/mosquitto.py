@@ -78,7 +78,7 @@ class Broker:
     host = "127.0.0.1"
     tls_port: int | None = None  # a listener for MQTT over TLS, if the configuration has one
 
-    def __init__(self, workdir: Path) -> None:
+    def __init__(self, workdir: Path, *, extra_config: str = "") -> None:
         executable = find_mosquitto()
         if executable is None:
             raise BrokerError(
@@ -90,7 +90,12 @@ class Broker:
         (workdir / "data").mkdir(parents=True, exist_ok=True)
         self.log_file = workdir / "mosquitto.log"
         self.config_file = workdir / "mosquitto.conf"
-        self.config_file.write_text(self._config_text(), encoding="utf-8")
+        # Appended after our own lines: a bridge section (deploy/mosquitto/bridge.conf.example)
+        # or another listener, as an operator adds a file to conf.d.
+        self.config_file.write_text(
+            self._config_text() + (f"\n{extra_config}\n" if extra_config else ""),
+            encoding="utf-8",
+        )
         self._process: subprocess.Popen[bytes] | None = None
 
     def _config_text(self) -> str:
@@ -193,6 +198,7 @@ class ShippedBroker(Broker):
         operators: Iterable[str] = ("console", "dashboard", "cli"),
         certificates: BrokerCertificates | None = None,
         shipped: Path = SHIPPED_CONFIG,
+        extra_config: str = "",
     ) -> None:
         self.channel = channel
         self.secrets_dir = workdir / "secrets"
@@ -203,7 +209,7 @@ class ShippedBroker(Broker):
             write_secrets(self.secrets_dir, channel, bridges=bridges, operators=operators)
         except BrokerAccessError as exc:
             raise BrokerError(str(exc)) from None
-        super().__init__(workdir)
+        super().__init__(workdir, extra_config=extra_config)
 
     @property
     def engine(self) -> Login:

@@ -41,7 +41,7 @@ class EncoderSettings:
     width: int
     height: int
     video_bitrate_kbps: int = 2500
-    preset: str = "veryfast"
+    preset: str = "superfast"
     keyframe_seconds: float = 2.0
     audio_bitrate_kbps: int = 128
     threads: int = 0  # 0: let x264 choose

@@ -305,7 +305,10 @@ class Rundown:
         if line.text:
             text = self._screen(line.text)
             if text is None:
-                log.warning("line held back by moderation: %r", line.text[:40])
+                # Its words are not logged: the log is kept, and they failed moderation.
+                where = f" (question {line.question_id})" if line.question_id else ""
+                log.warning("a line of %d characters held back by moderation%s",
+                            len(line.text), where)  # fmt: skip
                 return None
             if text != line.text:
                 line = replace(line, text=text)
