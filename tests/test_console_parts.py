@@ -202,3 +202,24 @@ async def test_a_body_too_large_is_refused_whether_or_not_it_declares_its_length
             assert declared.headers["x-content-type-options"] == "nosniff"
     finally:
         await web.aclose()
+
+
+def test_switching_language_returns_only_to_a_page_of_this_console() -> None:
+    from starlette.requests import Request
+
+    from anchor.console.core import _back
+
+    def back(referer: str) -> str:
+        headers = [(b"host", b"127.0.0.1:8080"), (b"referer", referer.encode())]
+        return _back(Request({"type": "http", "headers": headers}))
+
+    assert back("http://127.0.0.1:8080/takeover") == "/takeover"
+    assert back("http://127.0.0.1:8080/records?tab=audit") == "/records"
+    for hostile in (
+        "http://127.0.0.1:8080//evil.example/",
+        "http://127.0.0.1:8080/\\evil.example",
+        "http://evil.example/?x=//127.0.0.1:8080/\\evil.example",
+        "http://evil.example/takeover",
+        "",
+    ):
+        assert back(hostile) == "/", hostile

@@ -11,11 +11,13 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import re
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from sse_starlette.sse import EventSourceResponse
@@ -280,15 +282,17 @@ def _token() -> str:
     return secrets.token_urlsafe(24)
 
 
+_OWN_PATH = re.compile(r"/(?:[a-z]+(?:/[a-z]+)?)?")
+
+
 def _back(request: Request) -> str:
     """Where to go after switching language: the page it came from, if it is ours."""
-    referer = request.headers.get("referer", "")
+    parts = urlsplit(request.headers.get("referer", "")[:2048])
     host = request.headers.get("host", "")
-    marker = f"//{host}"
-    if host and marker in referer:
-        path = referer.split(marker, 1)[1]
-        if path.startswith("/") and not path.startswith("//"):
-            return path
+    # Only a page of this console, by path alone: no "//" or "\" a browser would read as
+    # another site, no query that could carry one.
+    if host and parts.netloc == host and _OWN_PATH.fullmatch(parts.path):
+        return parts.path
     return "/"
 
 
