@@ -8,8 +8,10 @@ its own `/metrics` at the start and the end of the window, and its lateness gaug
 in between. A file output costs the encoder what a UDP port nobody reads would.
 
 Prints one row per N: renders skipped in the window (sum over channels, and % of the frames
-made), frames aired as silence (sum), lateness p99 and max of the worst channel (sampled; the
-max is the `anchor_lateness_max_seconds` gauge when it rose in the window), CPU seconds (user +
+made), frames aired as silence (sum), lateness p99 and max of the worst channel (p99 over every
+frame of the window, from the `anchor_frame_lateness_seconds` histogram: the upper bound of
+its bucket, so "≤"; the max is the `anchor_lateness_max_seconds` gauge when it rose in the
+window, else the largest sample of the lateness gauge), CPU seconds (user +
 sys, psutil) per stream second per channel (mean), the cores kept busy by all channels together,
 the largest RSS of one channel at the end of the window and the warnings the channels logged
 in it; beside them the 1-minute load average before the N started (the machine may be shared).
@@ -35,6 +37,7 @@ from pathlib import Path
 
 import httpx
 import psutil
+from prometheus_client.parser import text_string_to_metric_families
 
 from anchor.harness.ports import free_port
 
@@ -53,6 +56,7 @@ SKIPPED = "anchor_renders_skipped_total"
 UNDERRUNS = "anchor_underrun_frames_total"
 LATENESS = "anchor_lateness_seconds"
 LATENESS_MAX = "anchor_lateness_max_seconds"
+FRAME_LATENESS = "anchor_frame_lateness_seconds"
 WANTED = (STREAM, RENDERS, SKIPPED, UNDERRUNS, LATENESS, LATENESS_MAX)
 
 
@@ -62,6 +66,7 @@ class Reading:
 
     cpu_s: float
     metrics: dict[str, float]
+    late_frames: dict[float, float]  # cumulative frames at or under each bucket bound (s)
 
 
 @dataclass(slots=True)
@@ -131,13 +136,17 @@ class FleetFigures:
         return self.underruns == 0 and self.skipped_share < MAX_SKIPPED
 
 
-def _metrics(text: str) -> dict[str, float]:
-    found = {}
-    for line in text.splitlines():
-        name, _, value = line.partition(" ")
-        if name in WANTED:
-            found[name] = float(value)
-    return found
+def _metrics(text: str) -> tuple[dict[str, float], dict[float, float]]:
+    """The wanted single values, and the frame-lateness histogram's cumulative buckets."""
+    found: dict[str, float] = {}
+    buckets: dict[float, float] = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name in WANTED and not sample.labels:
+                found[sample.name] = sample.value
+            elif sample.name == f"{FRAME_LATENESS}_bucket":
+                buckets[float(sample.labels["le"])] = sample.value
+    return found, buckets
 
 
 def _tree(process: psutil.Process) -> list[psutil.Process]:
@@ -164,7 +173,9 @@ def _rss(process: psutil.Process) -> int:
     return total
 
 
-async def _scrape(client: httpx.AsyncClient, channel: Channel) -> dict[str, float]:
+async def _scrape(
+    client: httpx.AsyncClient, channel: Channel
+) -> tuple[dict[str, float], dict[float, float]]:
     if channel.process.poll() is not None:
         raise RuntimeError(
             f"channel {channel.name} exited with code {channel.process.returncode}:\n"
@@ -176,8 +187,8 @@ async def _scrape(client: httpx.AsyncClient, channel: Channel) -> dict[str, floa
 
 
 async def _read(client: httpx.AsyncClient, channel: Channel) -> Reading:
-    metrics = await _scrape(client, channel)
-    return Reading(_cpu_s(psutil.Process(channel.process.pid)), metrics)
+    metrics, late_frames = await _scrape(client, channel)
+    return Reading(_cpu_s(psutil.Process(channel.process.pid)), metrics, late_frames)
 
 
 async def _wait_on_air(client: httpx.AsyncClient, channel: Channel) -> None:
@@ -185,7 +196,7 @@ async def _wait_on_air(client: httpx.AsyncClient, channel: Channel) -> None:
     deadline = time.monotonic() + START_TIMEOUT_S
     while time.monotonic() < deadline:
         with contextlib.suppress(httpx.TransportError, httpx.HTTPStatusError):
-            if (await _scrape(client, channel)).get(STREAM, 0.0) >= WARMUP_S:
+            if (await _scrape(client, channel))[0].get(STREAM, 0.0) >= WARMUP_S:
                 return
         await asyncio.sleep(SAMPLE_EVERY_S)
     raise RuntimeError(f"channel {channel.name} not on air after {START_TIMEOUT_S:.0f} s")
@@ -200,16 +211,20 @@ async def _sample_lateness(
     while (due := start + beat * SAMPLE_EVERY_S) < start + seconds:
         await asyncio.sleep(max(0.0, due - time.monotonic()))
         scraped = await asyncio.gather(*(_scrape(client, c) for c in channels))
-        for channel, metrics in zip(channels, scraped, strict=True):
+        for channel, (metrics, _) in zip(channels, scraped, strict=True):
             channel.lateness_s.append(metrics[LATENESS])
         beat = max(beat + 1, int((time.monotonic() - start) / SAMPLE_EVERY_S) + 1)
     await asyncio.sleep(max(0.0, start + seconds - time.monotonic()))
 
 
-def _p99(values: list[float]) -> float:
-    if len(values) < 2:
-        return values[0] if values else float("nan")
-    return statistics.quantiles(values, n=100, method="inclusive")[98]
+def _p99(start: dict[float, float], end: dict[float, float]) -> float:
+    """The bucket bound at or under which 99 % of the window's frames started (inf: beyond
+    the last bucket); NaN when the window has no frames."""
+    window = {bound: end[bound] - start.get(bound, 0.0) for bound in end}
+    frames = window.get(float("inf"), 0.0)
+    if frames <= 0:
+        return float("nan")
+    return min(bound for bound, count in window.items() if count >= 0.99 * frames)
 
 
 def _figures(channel: Channel, start: Reading, end: Reading, rss: int) -> ChannelFigures:
@@ -226,7 +241,7 @@ def _figures(channel: Channel, start: Reading, end: Reading, rss: int) -> Channe
         renders=delta(RENDERS),
         skipped=delta(SKIPPED),
         underruns=delta(UNDERRUNS),
-        lateness_p99_s=_p99(channel.lateness_s),
+        lateness_p99_s=_p99(start.late_frames, end.late_frames),
         lateness_max_s=max(sampled_max, end.metrics[LATENESS_MAX]) if rose else sampled_max,
         rss_bytes=rss,
     )
@@ -327,7 +342,7 @@ def _print_header(seconds: float) -> None:
     print(
         f"live {WIDTH}x{HEIGHT}@{FPS}, espeak-ng voice, file output; {os.cpu_count()} cores; "
         f"window of {seconds:.0f} s after {WARMUP_S:.0f} s on air; "
-        f"lateness sampled every {SAMPLE_EVERY_S} s"
+        f"lateness p99 over every frame (bucket bound), max sampled every {SAMPLE_EVERY_S} s"
     )
     print(
         f"{'N':>2} {'load':>5} {'stream s':>8} {'skipped':>8} {'skip %':>7} {'underrun':>8} "
@@ -343,7 +358,7 @@ def _print_row(fleet: FleetFigures) -> None:
         f"{fleet.n:>2} {fleet.load_before:5.2f} "
         f"{statistics.mean(c.stream_s for c in channels):8.1f} "
         f"{fleet.skipped:8.0f} {fleet.skipped_share * 100:7.3f} {fleet.underruns:8.0f} "
-        f"{max(c.lateness_p99_s for c in channels) * 1000:11.1f} "
+        f"{'≤' + format(max(c.lateness_p99_s for c in channels) * 1000, '.0f'):>11} "
         f"{max(c.lateness_max_s for c in channels) * 1000:7.1f} "
         f"{cpu_per_stream:14.3f} {sum(c.cpu_s for c in channels) / fleet.wall_s:10.2f} "
         f"{max(c.rss_bytes for c in channels) / 1e6:10.0f} {fleet.warnings:>8}",

@@ -151,6 +151,20 @@ def test_a_histogram_takes_its_own_buckets() -> None:
     assert samples[("anchor_wait_seconds_bucket", (("le", "+Inf"),))] == 1
 
 
+def test_a_histogram_mirrors_a_components_own_bucket_counts() -> None:
+    registry = Registry()
+    late = registry.histogram("anchor_frame_lateness_seconds", "Late frames.", (0.01, 0.1))
+    late.mirror([50, 3, 2], total=1.5)  # per bucket, and beyond the last bound
+    _, samples = _scrape(registry.render())["anchor_frame_lateness_seconds"]
+    assert samples[("anchor_frame_lateness_seconds_bucket", (("le", "0.01"),))] == 50
+    assert samples[("anchor_frame_lateness_seconds_bucket", (("le", "0.1"),))] == 53
+    assert samples[("anchor_frame_lateness_seconds_bucket", (("le", "+Inf"),))] == 55
+    assert samples[("anchor_frame_lateness_seconds_count", ())] == 55
+    assert samples[("anchor_frame_lateness_seconds_sum", ())] == pytest.approx(1.5)
+    with pytest.raises(ValueError, match="anchor_frame_lateness_seconds"):
+        late.mirror([1, 2], total=0.0)
+
+
 async def test_collectors_plain_and_async_run_before_each_exposition() -> None:
     registry = Registry()
     frames = registry.counter("anchor_frames_encoded_total", "Video frames encoded.")

@@ -15,7 +15,7 @@ from configs import write_config
 
 from anchor.media.clock import MediaClock
 from anchor.media.linequeue import LineQueue
-from anchor.media.playout import Playout
+from anchor.media.playout import LATENESS_BUCKETS, Playout
 from anchor.messages import Line, SpokenLine
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -69,6 +69,18 @@ async def test_a_slow_machine_drops_renders_never_timestamps() -> None:
         if a == b
     )
     assert repeats == playout.stats.renders_skipped
+    # Every frame is counted by how late it started; the skipped ones were over a frame late.
+    late = playout.stats.frame_lateness
+    assert late.frames == 60 and sum(late.counts) == 60
+    over_a_frame = (
+        sum(
+            count
+            for bound, count in zip(LATENESS_BUCKETS, late.counts, strict=False)
+            if bound > 0.033
+        )
+        + late.counts[-1]
+    )
+    assert over_a_frame >= playout.stats.renders_skipped
 
 
 async def test_live_mode_airs_silence_rather_than_waiting_for_speech() -> None:

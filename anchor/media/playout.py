@@ -19,7 +19,7 @@ import logging
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
 import numpy as np
@@ -66,6 +66,36 @@ class FrameEncoder(Protocol):
     def close(self) -> None: ...
 
 
+# Upper bounds (seconds) of the frame-lateness buckets: a frame more than one frame late
+# (33 ms at 30 fps) has its render skipped; beyond a few hundred ms the picture visibly stalls.
+LATENESS_BUCKETS = (0.001, 0.005, 0.010, 0.020, 0.033, 0.050, 0.100, 0.250, 0.500, 1.0, 2.5)
+
+
+@dataclass(slots=True)
+class LatenessCounts:
+    """How late each live frame started, counted into fixed buckets (a frame on time counts
+    as 0). The gauge of lateness "now" reads 0 nearly always, because the playout sleeps
+    whenever it is ahead; only a count over every frame shows how often it was behind.
+    Fixed buckets keep this the same size for a day-long run."""
+
+    counts: list[int]  # per bucket of LATENESS_BUCKETS, not cumulative; the last is beyond it
+    total_s: float = 0.0
+    frames: int = 0
+
+    @classmethod
+    def empty(cls) -> LatenessCounts:
+        return cls(counts=[0] * (len(LATENESS_BUCKETS) + 1))
+
+    def observe(self, lateness_s: float) -> None:
+        late = max(0.0, lateness_s)
+        index = next(
+            (i for i, bound in enumerate(LATENESS_BUCKETS) if late <= bound), len(LATENESS_BUCKETS)
+        )
+        self.counts[index] += 1
+        self.total_s += late
+        self.frames += 1
+
+
 @dataclass(slots=True)
 class PlayoutStats:
     frames: int = 0
@@ -77,6 +107,7 @@ class PlayoutStats:
     lateness_s: float = 0.0  # behind the clock at the last frame (live mode; 0 when ahead)
     render_seconds: float = 0.0  # total time spent in renderer.render (perf_counter)
     encode_seconds: float = 0.0  # total time spent in encoder.write
+    frame_lateness: LatenessCounts = field(default_factory=LatenessCounts.empty)  # live only
 
 
 @dataclass(slots=True)
@@ -157,6 +188,7 @@ class Playout:
                         since_start = (self._frame - self._clock.first_frame) * frame_s
                         lateness = time.monotonic() - (start + since_start)
                         self.stats.lateness_s = max(0.0, lateness)
+                        self.stats.frame_lateness.observe(lateness)
                         if lateness < 0:
                             await asyncio.sleep(-lateness)
                         else:

@@ -146,6 +146,18 @@ class Histogram(_Family):
         self.sum += value
         self.count += 1
 
+    def mirror(self, per_bucket: Sequence[int], total: float) -> None:
+        """Take a component's own counts: one per bucket (not cumulative) and one beyond the
+        last bound, as the playout keeps its frame lateness."""
+        if len(per_bucket) != len(self.buckets) + 1:
+            raise ValueError(f"{self.name}: {len(per_bucket)} counts, {len(self.buckets)} buckets")
+        running = 0
+        for index, count in enumerate(per_bucket[:-1]):
+            running += count
+            self._counts[index] = running
+        self.count = running + per_bucket[-1]
+        self.sum = float(total)
+
     def family(self) -> Metric:
         cumulative: list[tuple[str, float]] = [
             (_bound(bound), count) for bound, count in zip(self.buckets, self._counts, strict=True)

@@ -25,7 +25,7 @@ from anchor.events import AnswerAired, AnswerStarted, Event
 from anchor.links.mqtt import MqttLink
 from anchor.links.payloads import status_payload
 from anchor.media.linequeue import LineQueue
-from anchor.media.playout import Playout
+from anchor.media.playout import LATENESS_BUCKETS, Playout
 from anchor.ops.metrics import Registry
 from anchor.ops.watchdog import LoopHeartbeat, Watchdog
 from anchor.questions.desk import QuestionDesk
@@ -106,6 +106,11 @@ class ChannelTelemetry:
         )
         self._max_lateness = r.gauge(
             "anchor_lateness_max_seconds", "The furthest live output has been behind the clock."
+        )
+        self._frame_lateness = r.histogram(
+            "anchor_frame_lateness_seconds",
+            "How late each live frame started against the clock (0 when on time).",
+            LATENESS_BUCKETS,
         )
         self._stream_time = r.gauge("anchor_stream_time_seconds", "Stream time on air.")
         self._queue = r.gauge("anchor_speech_queue_depth", "Synthesized sentences waiting to air.")
@@ -249,6 +254,8 @@ class ChannelTelemetry:
             self._encode_s.set(stats.encode_seconds, stats.frames)
             self._lateness.set(stats.lateness_s)
             self._max_lateness.set(stats.max_lateness_s)
+            late = stats.frame_lateness
+            self._frame_lateness.mirror(late.counts, late.total_s)
             self._stream_time.set(playout.stream_seconds)
         if parts.lines is not None:
             self._queue.set(len(parts.lines))
