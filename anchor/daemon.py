@@ -173,10 +173,15 @@ class Channel:
         )
         self._link = build.link(config, self.telemetry.status)
         self._obs = build.obs(config, options.output)
+        encoder = build.encoder(config, options.output, self._clock)
+        if self._obs is not None:
+            # OBS shows a stream from its first keyframe and keeps the wait as a delay: each
+            # time its Media Source opens the stream, the next frame is made a keyframe.
+            self._obs.on_media_opened(encoder.request_keyframe)
         playout = Playout(
             self._clock,
             renderer,
-            build.encoder(config, options.output, self._clock),
+            encoder,
             lines,
             live=not options.fast,
             duration_frames=duration,

@@ -1,24 +1,32 @@
-"""Delay from a frame leaving the engine to it showing in OBS's program output, with and
-without audio in the stream.
+"""Delay from a frame leaving the engine to it showing in OBS's program output, the engine's
+former way against its present way, with and without audio in the stream.
 
-A headless OBS Studio (anchor.harness, under its own Xvfb) holds the engine's scene, built
-by the engine's own `ObsController`; its Media Source reads MPEG-TS over UDP on loopback. The
-stream is made by the engine's encoder with the shipped video and audio settings (a quiet tone
-as the sound), paced in real time by absolute deadlines as the playout does. Its picture is
-flat dark and turns flat bright at moments chosen here; the time the first bright frame is
-handed to the encoder is noted. Meanwhile a thread asks OBS for tiny screenshots of the
-program scene (GetSourceScreenshot, 64 px wide) back to back, as fast as OBS answers, and the
-first bright answer after a hand-off marks that flip's delay. Flips come every 0.8-1.4 s
-(random, so they do not lock to OBS's frame ticks), without waiting for OBS, so a run takes
-the same time whatever the delay.
+A headless OBS Studio (anchor.harness, under its own Xvfb) holds the engine's scene, built by
+the engine's own `ObsController`; its Media Source reads MPEG-TS over UDP (or SRT, OBS
+listening) on loopback. The stream is made by the engine's encoder with the shipped video and
+audio settings (a quiet tone as the sound), paced in real time by absolute deadlines as the
+playout does. Its picture is flat dark and turns flat bright at moments chosen here; the time
+the first bright frame is handed to the encoder is noted. Meanwhile a thread asks OBS for tiny
+screenshots of the program scene (GetSourceScreenshot, 64 px wide) back to back, as fast as OBS
+answers, and the first bright answer after a hand-off marks that flip's delay. Flips come every
+0.8-1.4 s (random, so they do not lock to OBS's frame ticks), without waiting for OBS, so a run
+takes the same time whatever the delay.
 
 OBS settles on a delay when its Media Source opens a stream and keeps it while the stream
-runs, and with audio that delay differs from one opening to the next. So each mode is
-measured over several stream starts (a new stream on a new UDP port, and a new controller
-that points the Media Source at it), the modes interleaved; the median of each start is
-printed too.
+runs: its player starts on the first keyframe and plays everything it buffered before it
+(with audio, the sound since it opened) in real time; when that wait exceeds 2 s, the picture
+runs ahead and the sound alone stays late. So each mode is measured over several
+stream starts (a new stream on a new UDP port, and a new controller that points the Media
+Source at it), the modes interleaved; the median of each start is printed too.
+
+The modes: "before" is the Media Source as the engine used to set it (no FFmpeg options,
+restart on activate) and a keyframe only every `--keyframe-seconds`; "settings" adds the
+present Media Source settings (`SceneKeeper.media_settings`: FFmpeg's stream analysis ends
+once both codecs are known); "now" adds a keyframe whenever the Media Source opens the stream
+(`ObsController.on_media_opened`: OBS's MediaInputPlaybackStarted, or the input created).
 
     .venv/bin/python benchmarks/bench_obs_latency.py [--starts 5] [--flips 4]
+        [--keyframe-seconds 2] [--transport udp|srt]
 """
 
 from __future__ import annotations
@@ -30,6 +38,7 @@ import bisect
 import contextlib
 import itertools
 import logging
+import os
 import random
 import shlex
 import socket
@@ -42,7 +51,7 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import cv2
 import numpy as np
@@ -50,9 +59,10 @@ import numpy as np
 from anchor.config import AudioConfig, ObsConfig, VideoConfig
 from anchor.harness.obs_studio import ObsRequestFailed, ObsStudio
 from anchor.media.clock import MediaClock
-from anchor.media.encoder import EncoderSettings, StreamEncoder
+from anchor.media.encoder import EncoderSettings, ReconnectingEncoder, StreamEncoder
 from anchor.media.output import OutputTarget
 from anchor.obs import ObsController
+from anchor.obs.scene import SceneKeeper
 
 T = TypeVar("T")
 
@@ -64,6 +74,7 @@ SEEN_TIMEOUT_S = 10.0
 STREAM_UP_TIMEOUT_S = 40.0
 RECHECK_S = 0.05
 HOLD_S = (0.4, 0.7)  # how long each picture is sent before the next flip (random)
+SRT_RETRY_S = 0.2
 
 
 def _free_udp_port() -> int:
@@ -186,7 +197,15 @@ class FlipSender:
 
     def __init__(self, url: str, clock: MediaClock, settings: EncoderSettings) -> None:
         self._clock = clock
-        self._encoder = StreamEncoder(OutputTarget.parse(url), clock, settings)
+        target = OutputTarget.parse(url)
+        self._encoder: StreamEncoder | ReconnectingEncoder = StreamEncoder(target, clock, settings)
+        if url.startswith("srt://"):  # OBS listens, once its Media Source is open: retry till then
+            self._encoder = ReconnectingEncoder(
+                lambda: StreamEncoder(target, clock, settings),
+                label="OBS over SRT",
+                first_retry_s=SRT_RETRY_S,
+                max_retry_s=SRT_RETRY_S,
+            )
         size = (settings.height * 3 // 2, settings.width)
         self._pictures = {}
         for bright, luma in ((False, DARK_Y), (True, BRIGHT_Y)):
@@ -195,6 +214,9 @@ class FlipSender:
             self._pictures[bright] = picture
         self._bright = True
         self._handed: asyncio.Future[float] | None = None
+
+    def request_keyframe(self) -> None:
+        self._encoder.request_keyframe()
 
     def show(self, bright: bool) -> asyncio.Future[float]:
         self._bright = bright
@@ -231,10 +253,21 @@ class FlipSender:
         return at
 
 
+class FormerSceneKeeper(SceneKeeper):
+    """The Media Source as the engine set it before: FFmpeg's default stream analysis (it
+    counts 20 frames to guess a frame rate) and a restart whenever its scene is shown."""
+
+    @property
+    def media_settings(self) -> dict[str, Any]:
+        return {**super().media_settings, "ffmpeg_options": "", "restart_on_activate": True}
+
+
 @dataclass(slots=True)
 class ModeResult:
     name: str
     audio: bool
+    settings_now: bool  # the present Media Source settings; False: the former ones
+    keyframe_on_open: bool
     delays_ms: list[float] = field(default_factory=list)
     per_start_ms: list[float] = field(default_factory=list)  # the median of each stream start
     failed_starts: int = 0
@@ -251,15 +284,21 @@ def _running_obs(workdir: Path) -> Iterator[ObsStudio]:
         studio.close()
 
 
-def _encoder_settings(audio: bool) -> tuple[MediaClock, EncoderSettings]:
-    """The shipped defaults of config.yaml's video and audio blocks."""
-    video, sound = VideoConfig(), AudioConfig()
+def _encoder_settings(audio: bool, keyframe_s: float) -> tuple[MediaClock, EncoderSettings]:
+    """The shipped defaults of config.yaml's video and audio blocks (keyframe interval aside)."""
+    video, sound = VideoConfig(keyframe_seconds=keyframe_s), AudioConfig()
     settings = EncoderSettings.from_config(video, sound, with_audio=audio)
     return MediaClock(sound.sample_rate, video.fps), settings
 
 
 async def _one_start(
-    studio: ObsStudio, poller: ScreenshotPoller, result: ModeResult, flips: int
+    studio: ObsStudio,
+    poller: ScreenshotPoller,
+    result: ModeResult,
+    *,
+    flips: int,
+    keyframe_s: float,
+    transport: str,
 ) -> None:
     """A new stream on a new port, and a new controller pointing OBS at it; then `flips`
     flips (after the warm-up ones), added to `result`.
@@ -267,14 +306,22 @@ async def _one_start(
     Flips are sent on a fixed rhythm without waiting for OBS, so a run takes the same time
     whatever the delay; the k-th bright onset OBS shows belongs to the k-th bright hand-off,
     which holds as long as OBS misses none (checked: the counts must match)."""
-    clock, settings = _encoder_settings(result.audio)
-    url = f"udp://127.0.0.1:{_free_udp_port()}"
-    controller = ObsController(
-        ObsConfig(enabled=True, host=studio.host, port=studio.port),
-        password=studio.password,
-        media_url=url,
-    )
-    sender = FlipSender(f"{url}?pkt_size=1316", clock, settings)
+    clock, settings = _encoder_settings(result.audio, keyframe_s)
+    port = _free_udp_port()
+    if transport == "srt":
+        url, send_to = (
+            f"srt://127.0.0.1:{port}?mode=listener",
+            f"srt://127.0.0.1:{port}?mode=caller",
+        )
+    else:
+        url, send_to = f"udp://127.0.0.1:{port}", f"udp://127.0.0.1:{port}?pkt_size=1316"
+    config = ObsConfig(enabled=True, host=studio.host, port=studio.port)
+    controller = ObsController(config, password=studio.password, media_url=url)
+    sender = FlipSender(send_to, clock, settings)
+    if not result.settings_now:  # the controller's own scene keeper, swapped for the former
+        controller._scene = FormerSceneKeeper(config, url)
+    if result.keyframe_on_open:
+        controller.on_media_opened(sender.request_keyframe)
     tasks = [
         asyncio.create_task(controller.run(), name="obs-controller"),
         asyncio.create_task(sender.run(), name="flip-sender"),
@@ -336,12 +383,27 @@ async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--starts", type=int, default=5, help="stream starts per mode")
     parser.add_argument("--flips", type=int, default=4, help="measured flips per start")
+    parser.add_argument(
+        "--keyframe-seconds",
+        type=float,
+        default=VideoConfig().keyframe_seconds,
+        help="the stream's regular keyframe interval",
+    )
+    parser.add_argument(
+        "--transport",
+        choices=("udp", "srt"),
+        default="udp",
+        help="MPEG-TS over UDP, or over SRT with OBS listening and the engine calling",
+    )
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     results = [
-        ModeResult("with audio (H.264 + AAC)", audio=True),
-        ModeResult("without audio (H.264)", audio=False),
+        ModeResult("H.264 + AAC, before", audio=True, settings_now=False, keyframe_on_open=False),
+        ModeResult("H.264 only, before", audio=False, settings_now=False, keyframe_on_open=False),
+        ModeResult("H.264 + AAC, settings", audio=True, settings_now=True, keyframe_on_open=False),
+        ModeResult("H.264 + AAC, now", audio=True, settings_now=True, keyframe_on_open=True),
     ]
+    load_before = os.getloadavg()[0]
     with tempfile.TemporaryDirectory() as tmp, _running_obs(Path(tmp)) as studio:
         version = studio.request("GetVersion")["obsVersion"]
         poller = ScreenshotPoller(studio, ObsConfig().scene)
@@ -349,14 +411,22 @@ async def main() -> None:
         try:
             for _ in range(args.starts):
                 for result in results:  # interleaved, so both modes see the same conditions
-                    await _one_start(studio, poller, result, args.flips)
+                    await _one_start(
+                        studio,
+                        poller,
+                        result,
+                        flips=args.flips,
+                        keyframe_s=args.keyframe_seconds,
+                        transport=args.transport,
+                    )
         finally:
             poller.stop()
     video = VideoConfig()
     print(
         f"frame handed to the encoder -> first seen in OBS's program output; OBS {version} "
         f"(canvas {studio.width}x{studio.height} @ {studio.fps} fps), stream "
-        f"{video.width}x{video.height} @ {video.fps} fps {video.preset}, MPEG-TS over UDP on "
+        f"{video.width}x{video.height} @ {video.fps} fps {video.preset}, a keyframe every "
+        f"{args.keyframe_seconds:g} s, MPEG-TS over {args.transport.upper()} on "
         f"loopback; {args.starts} stream starts per mode x {args.flips} flips "
         f"(+{WARMUP_FLIPS} warm-up each), modes interleaved:"
     )
@@ -375,6 +445,10 @@ async def main() -> None:
         f"answer every {statistics.median(intervals):.1f} ms (median; p95 "
         f"{_percentile(intervals, 0.95):.1f} ms), while OBS renders a frame every "
         f"{1000 / studio.fps:.1f} ms; a delay is taken when the first bright answer arrived"
+    )
+    print(
+        f"1-minute load average: {load_before:.2f} before the run, {os.getloadavg()[0]:.2f} "
+        f"after ({os.cpu_count()} CPUs)"
     )
     print(
         "command:",

@@ -204,6 +204,11 @@ def test_engine_builds_its_scene_in_obs(obs: ObsStudio, engine: Engine) -> None:
     # The picture is at the bottom, under the texts.
     media_item = next(item for item in items if item["sourceName"] == MEDIA)
     assert media_item["sceneItemIndex"] == 0
+    # The engine answered the Media Source's opening with keyframes (see test_obs_delay.py).
+    _until(
+        lambda: "OBS opened the stream: keyframes sent" in engine.log.read_text(errors="replace"),
+        "keyframes for the Media Source's opening",
+    )
 
 
 def test_obs_shows_the_host_and_the_mouth_moves(obs: ObsStudio, engine: Engine) -> None:

@@ -4,6 +4,10 @@ The encoder is blocking code: it belongs to the media thread and is never called
 loop. Video frame n gets pts n (time base 1/fps); audio is cut into AAC-sized frames whose pts is
 the index of their first sample (time base 1/rate). Nothing here reads a clock, so timestamps
 are exact however fast or slow the machine runs.
+
+A reader that joins a running stream (OBS opening its Media Source) can show nothing before a
+keyframe, and OBS's player keeps whatever it buffered while it waited as a lasting delay; so
+`request_keyframe` makes the next frame an IDR frame, and the reader starts on it at once.
 """
 
 from __future__ import annotations
@@ -75,6 +79,7 @@ class StreamEncoder:
         self._pending_count = 0
         self._audio_pts: int | None = None
         self._bridge: SrtBridge | None = None
+        self._keyframe_wanted = False
         self.frames_written = 0
         self.samples_written = 0
 
@@ -89,7 +94,8 @@ class StreamEncoder:
         try:
             if needs_bridge(target):
                 self._bridge = SrtBridge(target.url)
-                destination, options = self._bridge, {}
+                # Each packet to the bridge as it is muxed, not when 32 KB have gathered.
+                destination, options = self._bridge, {"flush_packets": "1"}
             container = av.open(
                 destination, "w", format=target.container, container_options=options
             )
@@ -115,6 +121,7 @@ class StreamEncoder:
             "maxrate": f"{s.video_bitrate_kbps}k",
             "bufsize": f"{s.video_bitrate_kbps * 2}k",
             "sc_threshold": "0",
+            "forced-idr": "1",  # a requested keyframe is an IDR frame a new reader can start on
         }
         audio: av.AudioStream | None = None
         if s.audio:
@@ -138,6 +145,9 @@ class StreamEncoder:
         frame.colorspace = BT709
         frame.color_range = LIMITED_RANGE
         frame.time_base = video.codec_context.time_base
+        if self._keyframe_wanted:
+            self._keyframe_wanted = False
+            frame.pict_type = av.video.frame.PictureType.I
         if self._audio_pts is None:
             # Audio timestamps start where this frame starts on the one clock, even when the
             # output was (re)opened mid-stream.
@@ -149,6 +159,12 @@ class StreamEncoder:
         except (av.FFmpegError, OSError) as exc:
             raise EncoderError(f"writing failed: {self._safe(exc)}") from exc
         self.frames_written += 1
+
+    def request_keyframe(self) -> None:
+        """Make the next frame written a keyframe (IDR, with the stream's parameter sets).
+
+        Safe to call from any thread: it only sets a flag the media thread reads."""
+        self._keyframe_wanted = True
 
     def close(self) -> None:
         """Flush both encoders and finish the container so players read it to the end."""
@@ -269,6 +285,12 @@ class ReconnectingEncoder:
             self._encoder = None
             self._schedule_retry()
             self.frames_dropped += 1
+
+    def request_keyframe(self) -> None:
+        """Passed on to the connected encoder; a new connection starts on a keyframe anyway."""
+        encoder = self._encoder
+        if encoder is not None:
+            encoder.request_keyframe()
 
     def close(self) -> None:
         encoder, self._encoder = self._encoder, None

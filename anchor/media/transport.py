@@ -57,6 +57,7 @@ class SrtBridge:
             stdin=subprocess.PIPE,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
+            bufsize=0,  # each write goes to ffmpeg at once: a held buffer is held picture
         )
         assert self._process.stdin is not None  # stdin=PIPE above
         self._stdin: IO[bytes] = self._process.stdin

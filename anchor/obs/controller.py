@@ -9,6 +9,14 @@ request is logged with OBS's own code and comment and never stops the task.
 `show_caption` / `show_lower_third` only note the wanted text and its time (the engine calls
 them from its render path); a second task in the same run applies the newest due text, and
 after a reconnect applies it again, since OBS may have lost it.
+
+OBS's Media Source shows nothing of a stream before a keyframe, and its player keeps what it
+buffered meanwhile (the stream's sound) as a delay for as long as it plays. So whenever the
+Media Source (re)opens the stream, OBS says so (MediaInputPlaybackStarted; not when the input
+is created, which the controller knows anyway) and the controller asks the engine's encoder for
+a keyframe (`on_media_opened`), at once and twice more within half a second in case the first
+left before OBS was listening. On every new connection the Media Source is reopened, since OBS
+may have opened it before the engine could hear of it.
 """
 
 from __future__ import annotations
@@ -17,19 +25,28 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from anchor.config import ObsConfig
 from anchor.media.safearea import SafeArea
 from anchor.obs.cues import CueSheet
 from anchor.obs.scene import SceneKeeper
-from anchor.obs.session import AUTHENTICATION_FAILED, ObsError, ObsSession, ObsUnavailable
+from anchor.obs.session import (
+    AUTHENTICATION_FAILED,
+    MEDIA_INPUT_EVENTS,
+    ObsError,
+    ObsSession,
+    ObsUnavailable,
+)
 
 log = logging.getLogger(__name__)
 
 FIRST_RETRY_S = 1.0
 TEXT_RETRY_S = 1.0
+# Keyframes after OBS says it opened the stream (seconds after): OBS starts reading in a
+# thread of its own, so the first may leave before it listens; then a later one starts it.
+KEYFRAMES_AFTER_OPEN_S = (0.0, 0.15, 0.4)
 OUTPUT_RUNNING = 500  # obs-websocket RequestStatus::OutputRunning
 OUTPUT_NOT_RUNNING = 501  # RequestStatus::OutputNotRunning
 _STATS_KEYS = (
@@ -68,6 +85,9 @@ class ObsController:
         self._state = ""
         self._problems: dict[str, str] = {}  # step → the refusal last logged for it
         self._held_outputs: set[str] = set()  # outputs last seen running
+        self._keyframe_requests: list[Callable[[], None]] = []
+        self._media_opened = asyncio.Event()
+        self.media_opens = 0  # times the Media Source (re)opened the stream, as far as we know
         self.connected = False
         self.stats: dict[str, Any] = {}
 
@@ -90,6 +110,11 @@ class ObsController:
         """Where the picture's card area is (x, y, w, h of a stream of `stream` size): the
         card's Image Source is created over it."""
         self._scene.card_area = (box, stream)
+
+    def on_media_opened(self, request_keyframe: Callable[[], None]) -> None:
+        """Call `request_keyframe()` (the encoder's) whenever OBS's Media Source (re)opens the
+        stream, so OBS starts showing it at once instead of after a delay it then keeps."""
+        self._keyframe_requests.append(request_keyframe)
 
     def _cue(self, input_name: str, text: str | None, at: float) -> None:
         self._cues[input_name].cue(text, at)
@@ -139,6 +164,7 @@ class ObsController:
                     config.port,
                     self._password,
                     request_timeout=config.request_timeout_seconds,
+                    events=MEDIA_INPUT_EVENTS,
                 )
             except ObsError as exc:
                 self._change_state(str(exc), self._unreachable(exc))
@@ -172,10 +198,13 @@ class ObsController:
         )
         for sheet in self._cues.values():
             sheet.forget_shown()
+        self._media_opened.clear()
+        session.on_event("MediaInputPlaybackStarted", self._on_media_started)
         ready = asyncio.Event()
         tasks = [
             asyncio.create_task(self._keep(session, ready), name="obs-scene"),
             asyncio.create_task(self._apply_texts(session, ready), name="obs-texts"),
+            asyncio.create_task(self._follow_media(), name="obs-media-opened"),
             asyncio.create_task(session.wait_closed(), name="obs-link"),
         ]
         try:
@@ -186,6 +215,33 @@ class ObsController:
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def _on_media_started(self, data: dict[str, Any] | None) -> None:
+        if data and data.get("inputName") == self._config.media_input:
+            self._note_media_opened()
+
+    def _note_media_opened(self) -> None:
+        self.media_opens += 1
+        self._media_opened.set()
+
+    async def _follow_media(self) -> None:
+        """Keyframes whenever the Media Source opened the stream (a new opening starts over)."""
+        while True:
+            await self._media_opened.wait()
+            self._media_opened.clear()
+            if self._keyframe_requests:
+                log.info("OBS opened the stream: keyframes sent so it shows at once")
+            done = 0.0
+            for after in KEYFRAMES_AFTER_OPEN_S:
+                await asyncio.sleep(after - done)
+                done = after
+                if self._media_opened.is_set():
+                    break
+                self._request_keyframe()
+
+    def _request_keyframe(self) -> None:
+        for request in self._keyframe_requests:
+            request()
 
     async def _keep(self, session: ObsSession, ready: asyncio.Event) -> None:
         """Build the scene, start the wanted outputs, then poll stats and re-check the scene."""
@@ -248,6 +304,8 @@ class ObsController:
         for name in await self._scene.ensure(session, texts):
             if name in self._cues:
                 self._cues[name].shown = texts[name]
+            elif name == self._config.media_input:  # it opened the stream as it was created,
+                self._note_media_opened()  # before OBS could tell anyone
 
     async def _poll_stats(self, session: ObsSession) -> None:
         stats = await session.request("GetStats")

@@ -23,6 +23,7 @@ from anchor.obs.session import ObsError, ObsSession
 log = logging.getLogger(__name__)
 
 MEDIA_KIND = "ffmpeg_source"
+MEDIA_FFMPEG_OPTIONS = "fpsprobesize=0"
 IMAGE_KIND = "image_source"
 FREETYPE_TEXT = "text_ft2_source"
 GDIPLUS_TEXT = "text_gdiplus"
@@ -67,21 +68,30 @@ class SceneKeeper:
         self._text_kind = f"{FREETYPE_TEXT}_v2"
 
     async def prepare(self, session: ObsSession) -> None:
-        """Learn this OBS's canvas and text kind; make the media input read our stream."""
+        """Learn this OBS's canvas and text kind; make the media input (re)open our stream."""
         video = await session.request("GetVideoSettings")
         self._canvas = Canvas(int(video["baseWidth"]), int(video["baseHeight"]))
         kinds = (await session.request("GetInputKindList"))["inputKinds"]
         self._text_kind = pick_text_kind(kinds)
-        await self._retarget_media(session)
+        await self._reopen_media(session)
 
     @property
     def media_settings(self) -> dict[str, Any]:
-        """Our MPEG-TS, read live: reconnect quickly, buffer little, keep the last frame."""
+        """Our MPEG-TS, read live: reconnect quickly, buffer little, keep the last frame.
+
+        OBS's player starts on the first keyframe and then plays, in real time, everything it
+        read since it opened the stream, so whatever delays its start stays as a delay. Two
+        settings keep that short: FFmpeg's stream analysis stops as soon as both codecs are
+        known (``fpsprobesize=0``: no 20 frames, ~0.7 s, counted to guess a frame rate that
+        OBS does not use, since it plays by timestamps), and the source keeps playing when
+        its scene is hidden (``restart_on_activate`` off), so showing the scene again neither
+        blanks the picture nor replays what waited in the socket meanwhile."""
         return {
             "is_local_file": False,
             "input": self._media_url,
             "input_format": "mpegts",
-            "restart_on_activate": True,
+            "ffmpeg_options": MEDIA_FFMPEG_OPTIONS,
+            "restart_on_activate": False,
             "reconnect_delay_sec": 1,
             "buffering_mb": 1,
             "hw_decode": False,
@@ -160,10 +170,12 @@ class SceneKeeper:
             await session.request("SetSceneItemIndex", {**item, "sceneItemIndex": 0})
         return existing_kind is None
 
-    async def _retarget_media(self, session: ObsSession) -> None:
-        """An existing media input may read an old URL (the engine's port changed): fix it.
+    async def _reopen_media(self, session: ObsSession) -> None:
+        """Make an existing media input read our stream, and open it anew.
 
-        Only when something differs, since new settings restart the Media Source.
+        New settings (even the same ones) make OBS reopen the Media Source, which then starts
+        on the keyframe the engine sends when OBS says it opened (see `ObsController`), rather
+        than keeping the delay it had when it opened the stream before we were connected.
         """
         try:
             current = (
@@ -176,10 +188,10 @@ class SceneKeeper:
         wanted = self.media_settings
         if any(current.get(key) != value for key, value in wanted.items()):
             log.info("pointing the OBS input %r at the engine's stream", self._config.media_input)
-            await session.request(
-                "SetInputSettings",
-                {"inputName": self._config.media_input, "inputSettings": wanted, "overlay": True},
-            )
+        await session.request(
+            "SetInputSettings",
+            {"inputName": self._config.media_input, "inputSettings": wanted, "overlay": True},
+        )
 
     def _wanted(self, texts: dict[str, str]) -> list[Wanted]:
         config, canvas = self._config, self._canvas

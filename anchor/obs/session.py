@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import simpleobsws
@@ -22,6 +23,7 @@ import websockets
 IDENTIFY_POLL_S = 0.02
 CLOSE_TIMEOUT_S = 2.0
 AUTHENTICATION_FAILED = 4009  # obs-websocket's close code for a wrong or missing password
+MEDIA_INPUT_EVENTS = 1 << 8  # obs-websocket EventSubscription::MediaInputs
 
 
 class ObsError(Exception):
@@ -57,17 +59,26 @@ class ObsSession:
 
     @classmethod
     async def open(
-        cls, host: str, port: int, password: str | None, *, request_timeout: float
+        cls,
+        host: str,
+        port: int,
+        password: str | None,
+        *,
+        request_timeout: float,
+        events: int = 0,
     ) -> ObsSession:
         """Connect and identify, or raise `ObsUnavailable`.
 
-        `request_timeout` bounds the handshake and, later, each request.
+        `request_timeout` bounds the handshake and, later, each request. `events` are the
+        obs-websocket event categories wanted (a bit mask); by default none, since polling also
+        works across OBS restarts.
         """
         client = simpleobsws.WebSocketClient(
             url=f"ws://{host}:{port}",
             password=password or "",
-            # No events: the controller polls, which also works across OBS restarts.
-            identification_parameters=simpleobsws.IdentificationParameters(eventSubscriptions=0),
+            identification_parameters=simpleobsws.IdentificationParameters(
+                eventSubscriptions=events
+            ),
         )
         try:
             await asyncio.wait_for(client.connect(), request_timeout)
@@ -97,6 +108,14 @@ class ObsSession:
                     reason = f"{reason} (wrong or missing password)"
                 raise ObsUnavailable("Identify", reason, code=code)
             await asyncio.sleep(IDENTIFY_POLL_S)
+
+    def on_event(
+        self, event_type: str, callback: Callable[[dict[str, Any] | None], Awaitable[None]]
+    ) -> None:
+        """Call `callback(event_data)` (None: an event without data) for every event of
+        `event_type` among the categories subscribed at `open`. Keep it short: the client runs
+        it as a task of its own on the event loop."""
+        self._client.register_event_callback(callback, event_type)
 
     @property
     def alive(self) -> bool:
