@@ -97,6 +97,7 @@ def speaker(config: Config, voice: VoiceChain) -> Speaker:
         sample_rate=config.audio.sample_rate,
         sentence_gap=speech.sentence_gap,
         max_sentence_seconds=speech.max_sentence_seconds,
+        loudness_lufs=speech.loudness_lufs,
     )
 
 

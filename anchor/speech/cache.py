@@ -34,7 +34,9 @@ from anchor.speech.base import Voice
 
 log = logging.getLogger(__name__)
 
-FORMAT_VERSION = 1
+# Raised whenever what a cached sentence sounds like changes for the same text: 2 is the text
+# normaliser that reads numbers, dates and hotlines as words and respells polyphones.
+FORMAT_VERSION = 2
 _SUFFIX = ".npz"
 
 

@@ -9,16 +9,23 @@ never the stream.
 Lip-shape cues and word timings count from the voice's first sample; they are shifted by the
 silence trimmed off the front and cut where the speech is cut, so they still count from the
 first sample that airs. A voice that reports words but no cues gets cues from its words.
+
+Loudness is set here too (`anchor.speech.loudness`): every sentence airs at the stream's
+target whatever voice spoke it, its peaks low enough to stay under −1 dBFS through the AAC
+encoder. Measuring and limiting take tens of milliseconds for a long sentence, so they run off
+the event loop.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 import numpy as np
 
 from anchor.messages import Line, MouthCue, SpokenLine, WordTiming
 from anchor.speech.base import SpeechError, Voice
+from anchor.speech.loudness import DEFAULT_TARGET_LUFS, LoudnessLeveller
 from anchor.speech.resample import speech_bounds, to_rate
 from anchor.speech.text import detect_language
 from anchor.speech.visemes import cues_from_words
@@ -34,11 +41,17 @@ class Speaker:
         sample_rate: int,
         sentence_gap: float,
         max_sentence_seconds: float,
+        loudness_lufs: float | None = DEFAULT_TARGET_LUFS,
     ) -> None:
+        """`loudness_lufs` None airs each voice at its own level (peaks still clipped at
+        full scale)."""
         self._voice = voice
         self._rate = sample_rate
         self._gap = sentence_gap
         self._max_samples = int(max_sentence_seconds * sample_rate)
+        self._leveller = (
+            None if loudness_lufs is None else LoudnessLeveller(sample_rate, loudness_lufs)
+        )
         self.failures = 0
 
     async def speak(self, line: Line) -> SpokenLine:
@@ -79,6 +92,8 @@ class Speaker:
         timings = _shift_timings(audio.timings, offset, length)
         cues = audio.cues or cues_from_words(audio.timings, language)
         cues = _shift_cues(cues, offset, length)
+        if self._leveller is not None and len(pcm):
+            pcm = await asyncio.to_thread(self._leveller.level, pcm)
         return np.clip(pcm, -1.0, 1.0).astype(np.float32, copy=False), timings, cues
 
 

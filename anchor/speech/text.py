@@ -2,15 +2,19 @@
 
 The sentence is the unit of the show: interruptions land between sentences and captions
 change per sentence, so sentences must be short enough to swap quickly yet never cut inside
-a number or an abbreviation. The fixes in `normalize_for_speech` exist because espeak-ng
-reads some written forms wrongly (full-width digits are skipped, a hotline becomes "twelve
-thousand...", "#" is read out in English); they target what it gets wrong and nothing more.
+a number or an abbreviation. `normalize_for_speech` writes a sentence the way it is said,
+for any voice: espeak-ng skips full-width digits, reads a hotline as "twelve thousand...",
+"#" in English and 银行 as yín xíng, and a neural front-end that reads only characters
+drops Arabic digits altogether.
 """
 
 from __future__ import annotations
 
 import re
 import unicodedata
+
+from anchor.speech.polyphones import respell_for_espeak
+from anchor.speech.zh_normalise import normalise_chinese
 
 CJK_SENTENCE_LIMIT = 60
 LATIN_SENTENCE_LIMIT = 200
@@ -148,30 +152,25 @@ _READ_ALOUD_SYMBOLS = "#*_~\\|^`"
 _KEPT_SYMBOLS = "℃°"
 _VARIATION_SELECTORS = re.compile("[\ufe00-\ufe0f\U000e0100-\U000e01ef]")
 
-_ZH_DIGITS = str.maketrans("0123456789", "零一二三四五六七八九")
-_ZH_UNITS = "元块角分万亿千百人名个位次件户家岁年月日天周小时秒米斤吨亩台辆份项条多余倍号层楼"
-_ZH_THOUSANDS = re.compile(r"(?<![\d.])\d{1,3}(?:,\d{3})+(?![\d,])")
-_ZH_CURRENCY = re.compile(r"[¥￥]\s*(\d+(?:\.\d+)?)")
-_ZH_PERCENT = re.compile(r"(\d+(?:\.\d+)?)\s*[%％]")
 _ZH_CELSIUS = re.compile(r"℃|°\s*C")
 _ZH_DEGREE = re.compile(r"(?<=\d)\s*°")
 _ZH_PER_UNIT = re.compile(r"([元块])\s*/\s*(?=[天月年人次时周])")
-_ZH_RANGE = re.compile(r"(?<![\d.-])(\d{1,3})\s*[-~～]\s*(\d{1,3})(?![\d.-])")
-_ZH_DECIMAL = re.compile(r"(?<![\d.])(\d+)\.(\d+)(?![\d.])")
-_ZH_YEAR = re.compile(r"(?<!\d)(\d{4})(?=\s*年)")
-_ZH_DIGIT_GROUPS = re.compile(r"(?<![\d-])\d+(?:-\d+)+(?![\d-])")
-_ZH_CODE = re.compile(rf"(?<![\d.])\d{{5,}}(?![\d.])(?!\s*[{_ZH_UNITS}])")
 
 
-def normalize_for_speech(text: str, language: str) -> str:
-    """`text` rewritten so espeak-ng reads it as a listener expects.
+def normalize_for_speech(text: str, language: str, *, respell_polyphones: bool = True) -> str:
+    """`text` rewritten so a voice reads it as a listener expects.
 
     Both languages: full-width letters and digits become ASCII; emoji, pictographs and
-    symbols that would be read out by name are dropped. Chinese also gets: 50,000 -> 50000,
-    ¥100 -> 100元, 30% -> 百分之30, 3.14 -> 3点一四, 35℃ -> 35摄氏度, 90° -> 90度, 3-5 -> 3到5,
-    2024年 -> 二零二四年, 元/月 -> 元每月, and phone numbers (12351, 020-12345678) read
-    digit by digit, while amounts followed by a unit (50000元) stay numbers.
-    Applying it twice gives the same text as applying it once.
+    symbols that would be read out by name are dropped. Chinese is also written as it is
+    said (`anchor.speech.zh_normalise`): numbers, amounts, dates, times, percentages,
+    ranges and article numbers in characters (12000元 -> 一万两千元, 9:00-17:30 ->
+    九点到十七点三十分, 第47条 -> 第四十七条), phone numbers and codes digit by digit
+    (12351 -> 幺二三五幺), 35℃ -> 三十五摄氏度, 元/月 -> 元每月, acronyms spelled (OBS -> O B S).
+
+    `respell_polyphones` swaps the characters of words espeak-ng misreads for homophones
+    it reads right (银行 -> 银杭, `anchor.speech.polyphones`): right for any voice's ears,
+    but a voice whose front-end knows words (and can take `POLYPHONES` as an override)
+    should ask for the words as written. Applying it twice gives the same text as once.
     """
     spoken = _VARIATION_SELECTORS.sub("", text.translate(_FULL_WIDTH))
     spoken = "".join(
@@ -181,6 +180,8 @@ def normalize_for_speech(text: str, language: str) -> str:
     )
     if language.lower().startswith("zh"):
         spoken = _normalize_chinese(spoken)
+        if respell_polyphones:
+            spoken = respell_for_espeak(spoken)
     else:
         spoken = spoken.replace("℃", "°C")
     spoken = "".join(" " if char in _READ_ALOUD_SYMBOLS else char for char in spoken)
@@ -188,19 +189,8 @@ def normalize_for_speech(text: str, language: str) -> str:
 
 
 def _normalize_chinese(text: str) -> str:
-    text = _ZH_THOUSANDS.sub(lambda m: m.group(0).replace(",", ""), text)
-    text = _ZH_CURRENCY.sub(r"\1元", text)
-    text = _ZH_PERCENT.sub(r"百分之\1", text)
     text = _ZH_CELSIUS.sub("摄氏度", text)
     text = _ZH_DEGREE.sub("度", text)
     text = _ZH_PER_UNIT.sub(r"\1每", text)
-    text = _ZH_RANGE.sub(r"\1到\2", text)
-    text = _ZH_DECIMAL.sub(lambda m: f"{m.group(1)}点{m.group(2).translate(_ZH_DIGITS)}", text)
-    text = _ZH_YEAR.sub(lambda m: m.group(1).translate(_ZH_DIGITS), text)
-    text = _ZH_DIGIT_GROUPS.sub(
-        lambda m: "，".join(group.translate(_ZH_DIGITS) for group in m.group(0).split("-")),
-        text,
-    )
-    text = _ZH_CODE.sub(lambda m: m.group(0).translate(_ZH_DIGITS), text)
-    text = text.replace("@", " ").replace("&", "和").replace("/", " ")
-    return text
+    text = normalise_chinese(text)
+    return text.replace("@", " ").replace("&", "和").replace("/", " ")
