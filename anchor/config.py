@@ -165,7 +165,9 @@ class AudioConfig(_Section):
     """AAC settings; the sample rate is also the master clock of the stream."""
 
     sample_rate: Literal[44100, 48000] = 48000
-    bitrate_kbps: int = Field(default=128, ge=32, le=512)
+    # At 64 kbit/s and below the AAC encoder pushes levelled speech peaks over full scale (by
+    # 2 dB at 64): it clips on air whatever the speech stage does.
+    bitrate_kbps: int = Field(default=128, ge=96, le=512)
 
 
 class CaptionsConfig(_Section):
@@ -190,6 +192,18 @@ class SpeechConfig(_Section):
     cache_dir: ConfigPath | None = None  # None: speech-cache next to the store's database
     voice_retry_seconds: float = Field(default=60.0, ge=1, le=3600)  # first wait before a failed
     # voice is tried again; doubles while it keeps failing
+    loudness_lufs: float | None = -16.0  # every voice airs at this integrated loudness (ITU-R
+    # BS.1770), peaks under -1.5 dBTP; None: each voice at its own level
+
+    @field_validator("loudness_lufs")
+    @classmethod
+    def _check_loudness(cls, value: float | None) -> float | None:
+        if value is not None and not -40.0 <= value <= -5.0:
+            raise ValueError(
+                f"{value} LUFS is no broadcast loudness: use -40..-5 (-16 suits a live "
+                "stream, -23 is EBU R 128 television), or null to leave voices as they are"
+            )
+        return value
 
     @field_validator("cache_dir")
     @classmethod
@@ -554,7 +568,7 @@ class ObsConfig(_Section):
     card_input: str | None = None
     media_url: str | None = None  # what OBS reads; default: output.url without its options
     set_program_scene: bool = True
-    caption_delay_seconds: float = Field(default=1.0, ge=0, le=30)  # OBS shows the stream this late
+    caption_delay_seconds: float = Field(default=0.35, ge=0, le=30)  # OBS shows the stream so late
     start_streaming: bool = False
     start_recording: bool = False
     stats_every_seconds: float = Field(default=10.0, ge=1, le=600)
@@ -699,7 +713,7 @@ class HttpRequest(_Section):
         return self
 
 
-VoiceEngine = Literal["pyttsx3", "espeak", "edge-tts", "http"]
+VoiceEngine = Literal["pyttsx3", "espeak", "edge-tts", "http", "neural"]
 
 
 class VoiceProfile(_Section):
@@ -721,6 +735,8 @@ class VoiceProfile(_Section):
     timeout_seconds: float = Field(default=8.0, gt=0, le=120)  # network engines: the whole sentence
     endpoint: str | None = None  # edge-tts only: a wss:// relay instead of the public service
     http: HttpRequest | None = None  # engine http only
+    # engine neural only: where the converted model is (default: inside the virtual environment)
+    model_dir: Path | None = None
 
     @field_validator("voices")
     @classmethod
@@ -761,6 +777,10 @@ class VoiceProfile(_Section):
             raise ValueError(f"the http: block is only for engine http, not {self.engine}")
         if self.engine != "edge-tts" and self.endpoint is not None:
             raise ValueError(f"endpoint is only for engine edge-tts, not {self.engine}")
+        if self.engine != "neural" and self.model_dir is not None:
+            raise ValueError(f"model_dir is only for engine neural, not {self.engine}")
+        if self.engine == "neural" and set(self.voices.values()) != {"baker"}:
+            raise ValueError("the neural engine has one voice, baker (e.g. voices: {zh: baker})")
         return self
 
     def voice_for(self, language: str | None) -> str:

@@ -7,6 +7,12 @@ to `max_retry_after`, while it keeps failing), then probed again with the next r
 The operator hears about an outage once when it starts and once when it ends, not once per
 sentence. A voice marked down is still tried as a last resort when every other voice fails,
 so a sentence is lost only when no voice at all can say it.
+
+Two failures are not outages. `NotForThisVoice` (a Mandarin-only voice given English) passes
+the sentence on and leaves the voice as it was. `VoiceRestarting` (the engine's process died
+mid-sentence and a fresh one is on its way) passes the sentence on at once, and rests the
+voice only if it happens again on the next sentence it is given: one crash costs one
+sentence, a voice that keeps crashing is benched as any other.
 """
 
 from __future__ import annotations
@@ -25,6 +31,14 @@ DEFAULT_RETRY_AFTER_S = 60.0
 DEFAULT_MAX_RETRY_AFTER_S = 900.0
 
 
+class NotForThisVoice(SpeechError):
+    """The voice cannot say this text (its language or script), which is no fault of its."""
+
+
+class VoiceRestarting(SpeechError):
+    """The voice's engine stopped mid-sentence and is being restarted for the next one."""
+
+
 @dataclass(slots=True)
 class VoiceHealth:
     """What the chain knows about one of its voices; read by metrics and status."""
@@ -36,6 +50,7 @@ class VoiceHealth:
     last_error: str | None = None
     retry_at: float = 0.0  # monotonic time of the next probe while down
     backoff: float = 0.0  # current wait between probes while down
+    restarting: bool = False  # its last attempt ended in a restart (VoiceRestarting)
 
     @property
     def state(self) -> str:
@@ -77,6 +92,19 @@ class VoiceChain(Voice):
             voice, health = self._voices[index], self.health[index]
             try:
                 audio = await voice.synthesize(text, language)
+            except NotForThisVoice as exc:
+                errors.append(f"{voice.name}: {exc}")
+                continue
+            except VoiceRestarting as exc:
+                errors.append(f"{voice.name}: {exc}")
+                if health.up and not health.restarting:
+                    health.failures += 1
+                    health.last_error = str(exc)
+                    health.restarting = True
+                    log.warning("voice %s: %s; the next voice says this sentence", voice.name, exc)
+                elif self._mark_down(health, str(exc)):
+                    newly_down.append(index)
+                continue
             except (SpeechError, TimeoutError) as exc:
                 message = str(exc) or type(exc).__name__
                 errors.append(f"{voice.name}: {message}")
@@ -115,6 +143,7 @@ class VoiceChain(Voice):
         """Record a failure; True when it starts an outage (the voice was up)."""
         health.failures += 1
         health.last_error = message
+        health.restarting = False
         started = health.up
         if started:
             health.up = False
@@ -126,6 +155,7 @@ class VoiceChain(Voice):
 
     def _mark_up(self, health: VoiceHealth) -> None:
         health.successes += 1
+        health.restarting = False
         if not health.up:
             log.info("voice %s is back", health.name)
         health.up = True
