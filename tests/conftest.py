@@ -9,9 +9,12 @@ themselves live in `anchor.harness`, shared with the soak and the benchmarks.
 
 from __future__ import annotations
 
+import os
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import psutil
 import pytest
 
 from anchor.harness.mosquitto import Broker, BrokerError, ShippedBroker
@@ -68,3 +71,28 @@ def obs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ObsStudio]:
         yield studio
     finally:
         studio.close()
+
+
+NEURAL_BUILD_TIMEOUT_S = 1200.0
+
+
+@pytest.fixture(scope="session")
+def neural_model_built() -> None:
+    """The neural voice's model, once `./anchor.sh test` finished building it in the
+    background (it says where its log is); a failed or missing build fails the test."""
+    from anchor.speech.neural_model import status
+
+    pid = os.environ.get("ANCHOR_NEURAL_BUILD_PID")
+    if pid:
+        try:
+            build = psutil.Process(int(pid))
+            deadline = time.monotonic() + NEURAL_BUILD_TIMEOUT_S
+            while build.status() != psutil.STATUS_ZOMBIE and time.monotonic() < deadline:
+                time.sleep(0.5)
+        except psutil.NoSuchProcess:
+            pass
+    found = status()
+    if not found.ok:
+        log = os.environ.get("ANCHOR_NEURAL_BUILD_LOG")
+        tail = Path(log).read_text(errors="replace")[-3000:] if log and Path(log).exists() else ""
+        pytest.fail(f"neural voice model: {found.detail} ({found.fix})\n{tail}")

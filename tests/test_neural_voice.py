@@ -31,6 +31,7 @@ from anchor.speech.neural_model import MAPPER, default_model_dir, status
 from anchor.speech.neural_voice import HOP, SAMPLE_RATE, NeuralVoice
 from anchor.speech.registry import build_voice
 
+pytestmark = pytest.mark.usefixtures("neural_model_built")
 ROOT = Path(__file__).resolve().parent.parent
 SENTENCE = "大家好，欢迎来到职工服务直播间。"
 LONG = "如果您在工作中受了伤，请第一时间联系单位和工会，我们会帮您申请工伤认定和职工互助保障。"
