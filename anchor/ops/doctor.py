@@ -140,7 +140,27 @@ def _voice(name: str, profile, index: int) -> Finding:
 
         found = neural_model.status(profile.model_dir, load=True)
         return Finding(label, found.ok, found.detail, found.fix)
+    if profile.engine == "sherpa":
+        return _sherpa_voice(label, profile)
     return Finding(label, True, profile.engine)
+
+
+def _sherpa_voice(label: str, profile) -> Finding:
+    """An operator-installed model: the runtime is there and the folder holds a model that
+    sherpa-onnx can load (checked as the installer checks it, without loading it)."""
+    import importlib.util
+
+    from anchor.speech.sherpa_engine import ModelProblem, inspect_model
+
+    if importlib.util.find_spec("sherpa_onnx") is None:
+        return Finding(label, False, "sherpa-onnx not installed", "pip install -e '.[sherpa]'")
+    try:
+        info = inspect_model(profile.model_dir)
+    except ModelProblem as exc:
+        return Finding(label, False, str(exc), "anchor voice install ARCHIVE --force")
+    return Finding(
+        label, True, f"sherpa-onnx {info.files.family} model, {info.sample_rate} Hz, {info.folder}"
+    )
 
 
 def _broker(config) -> Finding:

