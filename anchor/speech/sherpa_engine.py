@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import io
 import os
-import signal
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
@@ -26,6 +25,8 @@ from pathlib import Path, PurePosixPath
 from typing import Any, BinaryIO, Literal
 
 import numpy as np
+
+from anchor.speech.engine_child import answer_requests, ignore_interrupts
 
 Family = Literal["vits", "matcha", "kokoro"]
 
@@ -37,7 +38,6 @@ VOCODER_PREFIXES = ("vocos", "hifigan")  # Matcha's vocoder, the one other .onnx
 FST_ORDER = ("phone.fst", "date.fst", "number.fst")  # as sherpa-onnx's own examples list them
 # What sherpa-onnx insists on in a VITS model's metadata (offline-tts-vits-model.cc).
 VITS_REQUIRED = ("sample_rate", "n_speakers", "language", "comment")
-_IGNORED_SIGNALS = {signal.SIGINT}
 _MAX_METADATA_BYTES = 1 << 20
 
 
@@ -272,10 +272,7 @@ def serve(conn: Connection, folder: str) -> None:
     Requests are (text, speaker id, speed); answers ("ok", 16-bit samples, sample rate) or
     ("error", message). The first message is ("ready", sample rate, speakers) or ("error", ...).
     """
-    for signum in _IGNORED_SIGNALS:
-        signal.signal(signum, signal.SIG_IGN)
-    if hasattr(signal, "pthread_sigmask"):
-        signal.pthread_sigmask(signal.SIG_UNBLOCK, _IGNORED_SIGNALS)
+    ignore_interrupts()
     try:
         info = inspect_model(Path(folder))
         tts = _load(info)
@@ -283,20 +280,13 @@ def serve(conn: Connection, folder: str) -> None:
         conn.send(("error", f"cannot load the model in {folder}: {exc}"))
         return
     conn.send(("ready", int(tts.sample_rate), info.speakers))
-    while True:
-        try:
-            request = conn.recv()
-        except (EOFError, OSError):
-            return
-        if request is None:
-            return
-        text, speaker, speed = request
-        try:
-            audio = tts.generate(text, sid=int(speaker), speed=float(speed))
-            pcm = np.clip(np.asarray(audio.samples, dtype=np.float32), -1.0, 1.0) * 32767.0
-            conn.send(("ok", pcm.astype("<i2").tobytes(), int(audio.sample_rate)))
-        except Exception as exc:
-            conn.send(("error", f"synthesis failed: {exc}"))
+
+    def speak(text: str, speaker: int, speed: float) -> tuple[bytes, int]:
+        audio = tts.generate(text, sid=int(speaker), speed=float(speed))
+        pcm = np.clip(np.asarray(audio.samples, dtype=np.float32), -1.0, 1.0) * 32767.0
+        return pcm.astype("<i2").tobytes(), int(audio.sample_rate)
+
+    answer_requests(conn, speak)
 
 
 def _load(info: ModelInfo) -> Any:
