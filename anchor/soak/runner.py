@@ -296,7 +296,7 @@ def _write_config(
         f"store: {{path: {workdir / 'anchor.db'}}}",
         f"video: {{width: {plan.width}, height: {plan.height}, fps: 30, bitrate_kbps: 150,"
         " preset: ultrafast}",
-        "audio: {bitrate_kbps: 48}",
+        "audio: {bitrate_kbps: 96}",
         "log: {level: WARNING}",
         "console: {listen: '127.0.0.1:0'}",  # on air as in production, on a free port
         f"mqtt: {{host: {broker.host}, port: {broker.port}, max_reconnect_seconds: 2}}",
