@@ -56,7 +56,7 @@ class EngineProcess:
         context = multiprocessing.get_context("spawn")
         ours, theirs = context.Pipe()
         process = context.Process(target=target, args=(theirs, *args), name=name, daemon=True)
-        with _signals_blocked(_IGNORED_SIGNALS):
+        with interrupts_blocked():
             process.start()
         theirs.close()
         child = cls(process, ours, label)
@@ -193,8 +193,9 @@ class EngineVoice(Voice, Generic[ChildT]):
 
 
 @contextlib.contextmanager
-def _signals_blocked(signals: set[signal.Signals]) -> Iterator[None]:
-    """See espeak_voice: the child inherits the mask until it ignores SIGINT itself."""
+def interrupts_blocked(signals: set[signal.Signals] = _IGNORED_SIGNALS) -> Iterator[None]:
+    """Block `signals` on this thread meanwhile: a process started here inherits the mask, so
+    a Ctrl-C while it imports waits for the child to ignore it instead of interrupting it."""
     if not hasattr(signal, "pthread_sigmask"):
         yield
         return

@@ -25,8 +25,7 @@ import ctypes
 import ctypes.util
 import logging
 import multiprocessing
-import signal
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from typing import Any
@@ -35,6 +34,8 @@ import numpy as np
 
 from anchor.messages import SpeechAudio, WordTiming
 from anchor.speech.base import SpeechError
+from anchor.speech.engine_child import ignore_interrupts
+from anchor.speech.engine_process import interrupts_blocked
 from anchor.speech.visemes import cues_from_phonemes
 from anchor.speech.worker_voice import WorkerVoice
 
@@ -55,7 +56,6 @@ _BUFFER_MS = 200
 # child is taken to be hung.
 _SENTENCE_TIMEOUT_S = 30.0
 _START_TIMEOUT_S = 20.0
-_IGNORED_SIGNALS = {signal.SIGINT}  # the daemon's to handle: see the module docstring
 
 # What the child sends: ("ready", sample rate), ("ok", a _Take) or ("error", a message).
 _Reply = tuple[str, object]
@@ -131,7 +131,7 @@ class _Child:
         context = multiprocessing.get_context("spawn")
         ours, theirs = context.Pipe()
         process = context.Process(target=_serve, args=(theirs,), name="anchor-espeak", daemon=True)
-        with _signals_blocked(_IGNORED_SIGNALS):
+        with interrupts_blocked():
             process.start()
         theirs.close()
         child = cls(process, ours)
@@ -182,26 +182,9 @@ class _Child:
             return None
 
 
-@contextlib.contextmanager
-def _signals_blocked(signals: set[signal.Signals]) -> Iterator[None]:
-    """Block `signals` on this thread meanwhile: a process started here inherits the mask, so
-    a Ctrl-C while it imports waits for `_serve` to ignore it instead of interrupting it."""
-    if not hasattr(signal, "pthread_sigmask"):  # Windows: no signal masks, no process groups
-        yield
-        return
-    previous = signal.pthread_sigmask(signal.SIG_BLOCK, signals)
-    try:
-        yield
-    finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
-
-
 def _serve(conn: Connection) -> None:
     """The child process: one engine, one sentence at a time, until told to stop."""
-    for signum in _IGNORED_SIGNALS:
-        signal.signal(signum, signal.SIG_IGN)
-    if hasattr(signal, "pthread_sigmask"):
-        signal.pthread_sigmask(signal.SIG_UNBLOCK, _IGNORED_SIGNALS)  # what arrived is dropped
+    ignore_interrupts()
     try:
         engine = _Engine.start()
     except SpeechError as exc:
