@@ -224,6 +224,8 @@ def _spell(match: re.Match[str]) -> str:
     return " " + " ".join(match.group(0)) + " "
 
 
+# A rule that starts with a number starts with (?<![\d.]): tried at every digit of a long run,
+# an unanchored one scans the run from each of them (quadratic in the run's length).
 _NUMBER = r"\d+(?:\.\d+)?"
 _RULES: tuple[Rule, ...] = (
     # 50,000 → 50000
@@ -257,9 +259,9 @@ _RULES: tuple[Rule, ...] = (
     # 3:1 → 三比一 (a colon that is not a time)
     (re.compile(r"(?<![\d:.])(\d+)[:：](\d+)(?![\d:])"), lambda m: f"{m.group(1)}比{m.group(2)}"),
     # 5%-10%, 5-10% → 百分之五到百分之十; 3.5% → 百分之三点五; 5‰ → 千分之五
-    (re.compile(rf"({_NUMBER})%?{_DASH}({_NUMBER})\s*[%％]"), _percent_range),
-    (re.compile(rf"({_NUMBER})\s*[%％]"), lambda m: "百分之" + decimal(m.group(1))),
-    (re.compile(rf"({_NUMBER})\s*‰"), lambda m: "千分之" + decimal(m.group(1))),
+    (re.compile(rf"(?<![\d.])({_NUMBER})%?{_DASH}({_NUMBER})\s*[%％]"), _percent_range),
+    (re.compile(rf"(?<![\d.])({_NUMBER})\s*[%％]"), lambda m: "百分之" + decimal(m.group(1))),
+    (re.compile(rf"(?<![\d.])({_NUMBER})\s*‰"), lambda m: "千分之" + decimal(m.group(1))),
     # phone numbers written in groups: 020-12345678, 400-800-1234
     (
         re.compile(
